@@ -1,0 +1,19 @@
+//! The history of a test: every operation a client invoked and how it completed, plus the
+//! nemesis's fault events, in real-time order.
+//!
+//! A history file is a sequence of *events* (one per line in JSONL: see `docs/history-format.md`).
+//! [`History::from_events`] validates the event sequence and pairs each invocation with its
+//! completion into an [`Op`]; checkers work on ops. Codecs for the formats people already have
+//! live in their own modules and all produce [`Event`]s.
+
+pub mod error;
+pub mod event;
+pub mod format;
+pub mod jsonl;
+pub mod op;
+pub mod txn;
+
+pub use error::{ParseError, ParseErrorKind};
+pub use event::{Event, EventType, Process};
+pub use format::{load_file, parse_str, Format};
+pub use op::{History, NemesisEvent, Op, OpId, Outcome};

@@ -1,0 +1,328 @@
+//! Operations: an invocation paired with its completion, and the validated [`History`].
+
+use crate::error::{ParseError, ParseErrorKind};
+use crate::event::{Event, EventType, Process};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+
+/// Dense identifier of an operation: its position in [`History::ops`] (invocation order).
+pub type OpId = usize;
+
+/// How an operation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// It took effect.
+    Ok,
+    /// It certainly did not take effect.
+    Fail,
+    /// Indeterminate: completed with `info`, or never completed before the history ended.
+    /// It may have taken effect at any time after its invocation, or never.
+    Info,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Fail => "fail",
+            Outcome::Info => "info",
+        }
+    }
+}
+
+/// One client operation: an invocation and (if any) its completion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Op {
+    pub id: OpId,
+    /// The `index` of the invocation event (from the file, or its position when absent).
+    pub index: u64,
+    /// The `index` of the completion event, if it completed.
+    pub complete_index: Option<u64>,
+    pub process: u64,
+    pub f: String,
+    pub outcome: Outcome,
+    /// The completion's value when the op completed `ok` or `fail`, else the invocation's.
+    pub value: Value,
+    /// Independent key, if the events carried one.
+    pub key: Option<Value>,
+    /// Position of the invocation among all events (real-time order).
+    pub invoke_pos: usize,
+    /// Position of the completion among all events; `None` if it never completed.
+    /// An `info` completion is recorded here too, but it does not bound when the op took effect.
+    pub complete_pos: Option<usize>,
+    pub invoke_time: Option<i64>,
+    pub complete_time: Option<i64>,
+    pub node: Option<String>,
+    pub error: Option<String>,
+    pub phase: Option<String>,
+    /// 1-based source lines of the invocation and completion.
+    pub invoke_line: usize,
+    pub complete_line: Option<usize>,
+    /// Unknown fields of the completion (or invocation), kept as they were.
+    pub extra: Option<Box<Map<String, Value>>>,
+}
+
+impl Op {
+    /// True if the op took effect for certain.
+    pub fn is_ok(&self) -> bool {
+        self.outcome == Outcome::Ok
+    }
+    /// True if the op may have taken effect (ok or indeterminate).
+    pub fn may_have_happened(&self) -> bool {
+        self.outcome != Outcome::Fail
+    }
+    /// True if the op was taken after faults were healed (`"phase": "final"`).
+    pub fn is_final(&self) -> bool {
+        self.phase.as_deref() == Some("final")
+    }
+    /// Real-time order: `self` completed (ok or fail) before `other` was invoked.
+    pub fn precedes(&self, other: &Op) -> bool {
+        match (self.outcome, self.complete_pos) {
+            (Outcome::Info, _) | (_, None) => false,
+            (_, Some(c)) => c < other.invoke_pos,
+        }
+    }
+    /// The position after which the op can no longer take effect (its completion), or
+    /// `usize::MAX` for an indeterminate op.
+    pub fn effect_deadline(&self) -> usize {
+        match (self.outcome, self.complete_pos) {
+            (Outcome::Info, _) | (_, None) => usize::MAX,
+            (_, Some(c)) => c,
+        }
+    }
+}
+
+/// A nemesis event (faults and their healing), kept in order with the ops.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NemesisEvent {
+    pub pos: usize,
+    pub index: u64,
+    pub typ: EventType,
+    pub f: String,
+    pub value: Value,
+    pub time: Option<i64>,
+    pub line: usize,
+}
+
+/// A validated history: client operations in invocation order and nemesis events.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    /// Where the history came from (a file path, or a name given by the caller).
+    pub source: String,
+    pub ops: Vec<Op>,
+    pub nemesis: Vec<NemesisEvent>,
+    /// Number of events read.
+    pub event_count: usize,
+}
+
+impl History {
+    /// Validates the event sequence and pairs invocations with completions.
+    ///
+    /// Errors (with the line): a completion with no pending invocation on its process, a second
+    /// invocation while one is pending, an invocation by a process after it got `info`, or a
+    /// completion whose `f` differs from its invocation's.
+    pub fn from_events(source: &str, events: Vec<Event>) -> Result<History, ParseError> {
+        let mut ops: Vec<Op> = Vec::with_capacity(events.len() / 2 + 1);
+        let mut nemesis = Vec::new();
+        // process -> pending op id
+        let mut pending: HashMap<u64, OpId> = HashMap::new();
+        // processes that crashed (got info): line of the info
+        let mut crashed: HashMap<u64, usize> = HashMap::new();
+        let event_count = events.len();
+        let err =
+            |line: usize, msg: String| ParseError::new(source, line, ParseErrorKind::Sequence(msg));
+        for (pos, ev) in events.into_iter().enumerate() {
+            let index = ev.index.unwrap_or(pos as u64);
+            let p = match ev.process {
+                Process::Nemesis => {
+                    nemesis.push(NemesisEvent {
+                        pos,
+                        index,
+                        typ: ev.typ,
+                        f: ev.f,
+                        value: ev.value,
+                        time: ev.time,
+                        line: ev.line,
+                    });
+                    continue;
+                }
+                Process::Client(p) => p,
+            };
+            match ev.typ {
+                EventType::Invoke => {
+                    if let Some(&open) = pending.get(&p) {
+                        return Err(err(
+                            ev.line,
+                            format!(
+                                "process {p} invoked a second operation while its invocation on line {} is still pending",
+                                ops[open].invoke_line
+                            ),
+                        ));
+                    }
+                    if let Some(&info_line) = crashed.get(&p) {
+                        return Err(err(
+                            ev.line,
+                            format!(
+                                "process {p} invoked an operation after its operation completed with `info` on line {info_line}; a process whose operation is indeterminate must not invoke again"
+                            ),
+                        ));
+                    }
+                    let id = ops.len();
+                    pending.insert(p, id);
+                    ops.push(Op {
+                        id,
+                        index,
+                        complete_index: None,
+                        process: p,
+                        f: ev.f,
+                        outcome: Outcome::Info,
+                        value: ev.value,
+                        key: ev.key,
+                        invoke_pos: pos,
+                        complete_pos: None,
+                        invoke_time: ev.time,
+                        complete_time: None,
+                        node: ev.node,
+                        error: None,
+                        phase: ev.phase,
+                        invoke_line: ev.line,
+                        complete_line: None,
+                        extra: if ev.extra.is_empty() {
+                            None
+                        } else {
+                            Some(Box::new(ev.extra))
+                        },
+                    });
+                }
+                typ => {
+                    let Some(id) = pending.remove(&p) else {
+                        return Err(err(
+                            ev.line,
+                            format!(
+                                "`{}` completion for process {p} has no pending invocation",
+                                typ.as_str()
+                            ),
+                        ));
+                    };
+                    let op = &mut ops[id];
+                    if op.f != ev.f {
+                        return Err(err(
+                            ev.line,
+                            format!(
+                                "completion has f {:?} but process {p}'s pending invocation on line {} has f {:?}",
+                                ev.f, op.invoke_line, op.f
+                            ),
+                        ));
+                    }
+                    op.complete_pos = Some(pos);
+                    op.complete_index = Some(index);
+                    op.complete_time = ev.time;
+                    op.complete_line = Some(ev.line);
+                    op.error = ev.error;
+                    if ev.node.is_some() {
+                        op.node = ev.node;
+                    }
+                    if ev.phase.is_some() {
+                        op.phase = ev.phase;
+                    }
+                    if op.key.is_none() {
+                        op.key = ev.key;
+                    }
+                    if !ev.extra.is_empty() {
+                        let extra = op.extra.get_or_insert_with(Default::default);
+                        extra.extend(ev.extra);
+                    }
+                    match typ {
+                        EventType::Ok => {
+                            op.outcome = Outcome::Ok;
+                            op.value = ev.value;
+                        }
+                        EventType::Fail => {
+                            op.outcome = Outcome::Fail;
+                            if !ev.value.is_null() {
+                                op.value = ev.value;
+                            }
+                        }
+                        _ => {
+                            op.outcome = Outcome::Info;
+                            crashed.insert(p, ev.line);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(History {
+            source: source.to_string(),
+            ops,
+            nemesis,
+            event_count,
+        })
+    }
+
+    /// Ops whose `f` is `f`.
+    pub fn ops_with_f<'a>(&'a self, f: &'a str) -> impl Iterator<Item = &'a Op> + 'a {
+        self.ops.iter().filter(move |o| o.f == f)
+    }
+
+    /// The distinct client processes, sorted.
+    pub fn processes(&self) -> Vec<u64> {
+        let mut ps: Vec<u64> = self.ops.iter().map(|o| o.process).collect();
+        ps.sort_unstable();
+        ps.dedup();
+        ps
+    }
+
+    /// Describes an op for witnesses: "op 12 (process 3, ok)".
+    pub fn describe(&self, id: OpId) -> String {
+        let o = &self.ops[id];
+        format!(
+            "op {} (process {}, {})",
+            o.index,
+            o.process,
+            o.outcome.as_str()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jsonl;
+
+    fn h(text: &str) -> Result<History, ParseError> {
+        History::from_events("t", jsonl::parse("t", text)?)
+    }
+
+    #[test]
+    fn pairs_and_orders() {
+        let hist = h(r#"{"process":0,"type":"invoke","f":"write","value":1}
+{"process":1,"type":"invoke","f":"read","value":null}
+{"process":0,"type":"ok","f":"write","value":1}
+{"process":1,"type":"ok","f":"read","value":1}
+{"process":0,"type":"invoke","f":"write","value":2}
+{"process":0,"type":"info","f":"write","value":2}
+{"process":2,"type":"invoke","f":"read","value":null}
+"#)
+        .unwrap();
+        assert_eq!(hist.ops.len(), 4);
+        assert_eq!(hist.ops[1].value, Value::from(1));
+        assert!(!hist.ops[0].precedes(&hist.ops[1]));
+        assert!(hist.ops[0].precedes(&hist.ops[2]));
+        assert_eq!(hist.ops[2].outcome, Outcome::Info);
+        assert_eq!(hist.ops[3].outcome, Outcome::Info);
+        assert_eq!(hist.ops[3].complete_pos, None);
+        assert!(!hist.ops[2].precedes(&hist.ops[3]));
+    }
+
+    #[test]
+    fn rejects_impossible_sequences() {
+        let e = h("{\"process\":0,\"type\":\"ok\",\"f\":\"read\"}\n").unwrap_err();
+        assert!(e.to_string().contains("t:1"));
+        assert!(e.message().contains("no pending invocation"));
+        let e = h("{\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\n{\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\n").unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message().contains("still pending"));
+        let e = h("{\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\n{\"process\":0,\"type\":\"info\",\"f\":\"read\"}\n{\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\n").unwrap_err();
+        assert_eq!(e.line, 3);
+    }
+}

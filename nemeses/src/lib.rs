@@ -1,0 +1,1 @@
+//! Faults and their inverses (arrives with the nemeses issue).

@@ -1,0 +1,1 @@
+//! The built-in replicated reference store (arrives with the runner issue).

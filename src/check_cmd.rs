@@ -1,0 +1,168 @@
+//! `faultline check`: judge one or more history files (or directories of them).
+
+use crate::{exit, report};
+use anyhow::Context;
+use checkers::{CheckError, CheckOptions};
+use history::Format;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// History files or directories (every history file inside, recursively).
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// Consistency models the history must satisfy, comma separated (default: by history shape).
+    #[arg(long, value_delimiter = ',')]
+    pub expect: Vec<String>,
+    /// Input format (default: detected from the content).
+    #[arg(long, value_parser = ["jsonl", "edn", "jepsen-log", "porcupine-kv"])]
+    pub format: Option<String>,
+    /// Sequential model for linearizability (default: inferred from the operations).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Initial register value as JSON (default: null).
+    #[arg(long)]
+    pub initial: Option<String>,
+    /// Search budget in seconds; an unfinished search gives verdict unknown (exit 3).
+    #[arg(long)]
+    pub time_limit: Option<f64>,
+    /// Print the full results object as JSON (one line per file).
+    #[arg(long)]
+    pub json: bool,
+    /// Write results.json, explanations and pictures to this directory.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Options shared by `check` and `run` once validated.
+pub fn options(args: &CheckArgs) -> anyhow::Result<CheckOptions> {
+    let initial =
+        match &args.initial {
+            None => None,
+            Some(s) => Some(serde_json::from_str(s).with_context(|| {
+                format!("--initial {s:?} is not valid JSON (e.g. 0, \"a\", null)")
+            })?),
+        };
+    Ok(CheckOptions {
+        expect: args.expect.clone(),
+        model: args.model.clone(),
+        initial,
+        time_limit: args.time_limit.map(Duration::from_secs_f64),
+    })
+}
+
+pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
+    let opts = match options(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(exit::USAGE);
+        }
+    };
+    let format = match args.format.as_deref() {
+        None => None,
+        Some(f) => Some(
+            Format::parse(f)
+                .with_context(|| format!("format {f:?} is not supported by this build"))?,
+        ),
+    };
+    let files = expand(&args.paths)?;
+    if files.is_empty() {
+        eprintln!("error: no history files found in {:?}", args.paths);
+        return Ok(exit::ERROR);
+    }
+    let many = files.len() > 1;
+    let mut code = exit::VALID;
+    for file in &files {
+        let out_dir = args.out.as_ref().map(|o| {
+            if many {
+                o.join(report::file_slug(file))
+            } else {
+                o.clone()
+            }
+        });
+        let c = check_one(file, format, &opts, args.json, out_dir.as_deref(), many)?;
+        code = exit::worst(code, c);
+    }
+    if many && !args.json {
+        println!("{}", report::overall_line(code, files.len()));
+    }
+    Ok(code)
+}
+
+fn check_one(
+    file: &Path,
+    format: Option<Format>,
+    opts: &CheckOptions,
+    json: bool,
+    out: Option<&Path>,
+    many: bool,
+) -> anyhow::Result<u8> {
+    let name = file.display().to_string();
+    let history = match history::load_file(file, format) {
+        Ok(h) => h,
+        Err(e) => {
+            report::print_error(&name, &e.to_string(), json);
+            return Ok(exit::ERROR);
+        }
+    };
+    let result = match checkers::check(&history, opts) {
+        Ok(r) => r,
+        Err(CheckError::Usage(m)) => {
+            eprintln!("error: {m}");
+            return Ok(exit::USAGE);
+        }
+        Err(e) => {
+            report::print_error(&name, &e.to_string(), json);
+            return Ok(exit::ERROR);
+        }
+    };
+    if let Some(dir) = out {
+        report::write_out_dir(dir, &result)
+            .with_context(|| format!("writing results to {}", dir.display()))?;
+    }
+    if json {
+        println!("{}", report::json_line(&name, &result));
+    } else {
+        print!("{}", report::summary(&name, &result, many));
+    }
+    Ok(exit::of_verdict(result.valid))
+}
+
+/// Expands directories into the history files inside them (sorted, recursively).
+fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            walk(p, &mut out).with_context(|| format!("reading directory {}", p.display()))?;
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+const HISTORY_EXTENSIONS: &[&str] = &["jsonl", "json", "edn", "log", "txt"];
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else if p
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| HISTORY_EXTENSIONS.contains(&e))
+            && p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| !n.starts_with('.') && n != "results.json")
+        {
+            out.push(p);
+        }
+    }
+    Ok(())
+}

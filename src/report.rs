@@ -1,0 +1,116 @@
+//! Rendering results for people (the summary), for tools (`--json`) and to disk (`--out`).
+
+use crate::exit;
+use checkers::{CheckResult, Verdict};
+use serde_json::Value;
+use std::fmt::Write as _;
+use std::path::Path;
+
+/// The short human summary: verdict, anomaly counts by type, the first witness of each type.
+pub fn summary(name: &str, r: &CheckResult, many: bool) -> String {
+    let mut s = String::new();
+    let verdict = match r.valid {
+        Verdict::Valid => "VALID",
+        Verdict::Invalid => "INVALID",
+        Verdict::Unknown => "UNKNOWN",
+    };
+    if many {
+        let _ = writeln!(s, "{name}: {verdict} (expected {})", r.expected.join(", "));
+    } else {
+        let _ = writeln!(s, "{name}");
+        let _ = writeln!(s, "  verdict:  {verdict}");
+        let _ = writeln!(s, "  expected: {}", r.expected.join(", "));
+    }
+    let indent = "  ";
+    for (kind, list) in &r.anomalies {
+        let _ = writeln!(s, "{indent}{kind}: {} found", list.len());
+        if let Some(first) = list.first() {
+            for line in first.explanation.lines() {
+                let _ = writeln!(s, "{indent}    {line}");
+            }
+        }
+    }
+    if !r.not.is_empty() {
+        let _ = writeln!(s, "{indent}not: {}", r.not.join(", "));
+    }
+    if !r.also_not.is_empty() && !many {
+        let _ = writeln!(s, "{indent}also not: {}", r.also_not.join(", "));
+    }
+    for reason in &r.unknown_reasons {
+        let _ = writeln!(s, "{indent}unknown because: {reason}");
+    }
+    s
+}
+
+/// The results object as one JSON line with a `file` field.
+pub fn json_line(name: &str, r: &CheckResult) -> String {
+    let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.insert("file".into(), Value::from(name));
+    }
+    v.to_string()
+}
+
+/// A file that could not be judged.
+pub fn print_error(name: &str, message: &str, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"file": name, "valid": Value::Null, "error": message})
+        );
+    }
+    eprintln!("error: {message}");
+}
+
+pub fn overall_line(code: u8, files: usize) -> String {
+    let word = match code {
+        exit::VALID => "all valid",
+        exit::INVALID => "some INVALID",
+        exit::UNKNOWN => "some UNKNOWN",
+        _ => "some could not be checked",
+    };
+    format!("{files} histories checked: {word}")
+}
+
+/// A directory name for one input file among several.
+pub fn file_slug(file: &Path) -> String {
+    let s: String = file
+        .to_string_lossy()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    s.trim_start_matches(['.', '_']).to_string()
+}
+
+/// Writes results.json, one explanations text file per anomaly type, and the checkers'
+/// artifacts (HTML, SVG, DOT).
+pub fn write_out_dir(dir: &Path, r: &CheckResult) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let json = serde_json::to_string_pretty(r).map_err(std::io::Error::other)?;
+    std::fs::write(dir.join("results.json"), json + "\n")?;
+    for (kind, list) in &r.anomalies {
+        let mut text = String::new();
+        for (i, a) in list.iter().enumerate() {
+            let _ = writeln!(text, "{kind} #{} (ops {:?})", i + 1, a.ops);
+            for line in a.explanation.lines() {
+                let _ = writeln!(text, "  {line}");
+            }
+            text.push('\n');
+        }
+        std::fs::write(dir.join(format!("{kind}.txt")), text)?;
+    }
+    for art in &r.artifacts {
+        let path = dir.join(&art.name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(path, &art.content)?;
+    }
+    Ok(())
+}

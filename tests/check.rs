@@ -1,0 +1,55 @@
+//! `faultline check`: exit codes, malformed input, JSON shape.
+
+use crate::util::{faultline, write};
+
+#[test]
+fn malformed_input_names_file_and_line_and_exits_4() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "bad.jsonl", "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"value\":null}\n{\"process\":0,\"type\":\"weird\",\"f\":\"read\"}\n");
+    let (code, _out, err) = faultline(&["check", &p]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("bad.jsonl:2"), "{err}");
+    assert!(err.contains("unknown `type`"), "{err}");
+
+    let p = write(
+        dir.path(),
+        "orphan.jsonl",
+        "{\"process\":3,\"type\":\"ok\",\"f\":\"read\",\"value\":1}\n",
+    );
+    let (code, _out, err) = faultline(&["check", &p]);
+    assert_eq!(code, 4);
+    assert!(
+        err.contains("orphan.jsonl:1") && err.contains("no pending invocation"),
+        "{err}"
+    );
+
+    let p = write(
+        dir.path(),
+        "json.jsonl",
+        "{\"process\":0,\"type\":\"invoke\"\n",
+    );
+    let (code, _out, err) = faultline(&["check", &p]);
+    assert_eq!(code, 4);
+    assert!(
+        err.contains("json.jsonl:1") && err.contains("bad JSON"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_model_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "h.jsonl", "");
+    let (code, _out, err) = faultline(&["check", &p, "--expect", "telepathic"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("unknown consistency model"), "{err}");
+    let (code, _, _) = faultline(&["check"]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn missing_file_is_an_error() {
+    let (code, _out, err) = faultline(&["check", "/nonexistent/history.jsonl"]);
+    assert_eq!(code, 4);
+    assert!(err.contains("/nonexistent/history.jsonl"), "{err}");
+}

@@ -1,0 +1,5 @@
+//! End-to-end tests of the `faultline` binary.
+
+mod util;
+
+mod check;

@@ -1,0 +1,1 @@
+//! Operation generators and target clients (arrives with the runner issue).
