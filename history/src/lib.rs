@@ -11,6 +11,7 @@ pub mod event;
 pub mod format;
 pub mod jsonl;
 pub mod op;
+pub mod sim;
 pub mod txn;
 
 pub use error::{ParseError, ParseErrorKind};
