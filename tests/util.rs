@@ -32,3 +32,32 @@ pub fn write(dir: &Path, name: &str, content: &str) -> String {
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// Whether a test's prerequisite (root, a Debian package, the shared corpus) is present.
+/// When it is not, the test prints that it was skipped and why, and returns false; with
+/// `FAULTLINE_REQUIRE_ALL=1` (set by `.ci/run`) a missing prerequisite fails the test instead.
+#[allow(dead_code)]
+pub fn prerequisite(present: bool, what: &str) -> bool {
+    if present {
+        return true;
+    }
+    if std::env::var("FAULTLINE_REQUIRE_ALL").is_ok_and(|v| v == "1") {
+        panic!("prerequisite missing and FAULTLINE_REQUIRE_ALL=1: {what}");
+    }
+    eprintln!("SKIPPED: {what}");
+    false
+}
+
+/// True when running as root.
+#[allow(dead_code)]
+pub fn is_root() -> bool {
+    // The effective uid from /proc/self/status.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
