@@ -5,7 +5,7 @@ use crate::models;
 use crate::result::{Artifact, CheckResult, Verdict};
 use history::History;
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
 
 /// What the user asked for.
@@ -44,11 +44,22 @@ pub struct Findings {
     pub stats: Map<String, Value>,
     pub unknown_reasons: Vec<String>,
     pub artifacts: Vec<Artifact>,
+    /// (type, ops, key) of every anomaly added, so that two analyses that detect the same
+    /// anomaly (e.g. a garbage read) report it once.
+    seen: HashSet<(String, Vec<u64>, Option<String>)>,
 }
 
 impl Findings {
+    /// Records an anomaly unless the same type with the same ops and key is already recorded.
     pub fn add(&mut self, a: Anomaly) {
-        self.anomalies.entry(a.kind.clone()).or_default().push(a);
+        let id = (
+            a.kind.clone(),
+            a.ops.clone(),
+            a.key.as_ref().map(|k| k.to_string()),
+        );
+        if self.seen.insert(id) {
+            self.anomalies.entry(a.kind.clone()).or_default().push(a);
+        }
     }
     pub fn extend(&mut self, xs: impl IntoIterator<Item = Anomaly>) {
         for a in xs {
@@ -183,6 +194,23 @@ mod tests {
         let r = finish(vec!["serializable".into()], forb, f);
         assert_eq!(r.valid, Verdict::Invalid);
         assert_eq!(r.not, vec!["read-uncommitted".to_string()]);
+    }
+
+    #[test]
+    fn the_same_anomaly_from_two_analyses_is_reported_once() {
+        let mut f = Findings::default();
+        f.add(Anomaly::new(
+            "garbage-read",
+            vec![3],
+            "read 9, which nobody wrote",
+        ));
+        f.add(Anomaly::new(
+            "garbage-read",
+            vec![3],
+            "op 3 read 9 of x, never appended",
+        ));
+        f.add(Anomaly::new("garbage-read", vec![4], "another"));
+        assert_eq!(f.anomalies["garbage-read"].len(), 2);
     }
 
     #[test]
