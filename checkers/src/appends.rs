@@ -19,14 +19,17 @@ use std::hash::{BuildHasherDefault, Hasher};
 /// "No such thing" for `u32` ids.
 pub const NONE: u32 = u32::MAX;
 
-/// A fast hasher for integer keys (multiplicative, as in rustc's FxHasher): element lookups are
+/// A fast hasher for integer keys (multiplicative, as in rustc's FxHasher, with a final mix): element lookups are
 /// the hot path of building the index, and the keys are our own dense ids, not attacker input.
 #[derive(Default, Clone, Copy)]
 pub struct IntHasher(u64);
 
 impl Hasher for IntHasher {
     fn finish(&self) -> u64 {
-        self.0
+        // A multiply leaves the low bits depending only on the input's low bits, and the
+        // table indexes by low bits: fold the high half in (keys are `key << 32 | value`).
+        let z = self.0 ^ (self.0 >> 29);
+        z.wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (z >> 32)
     }
     fn write(&mut self, bytes: &[u8]) {
         for &b in bytes {
