@@ -13,42 +13,11 @@ use crate::check::CheckError;
 use history::txn::{parse_txn, Id, Interner, MopF, MopValue, ReadKind};
 use history::{History, OpId, Outcome};
 use serde_json::Value;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 /// "No such thing" for `u32` ids.
 pub const NONE: u32 = u32::MAX;
 
-/// A fast hasher for integer keys (multiplicative, as in rustc's FxHasher, with a final mix): element lookups are
-/// the hot path of building the index, and the keys are our own dense ids, not attacker input.
-#[derive(Default, Clone, Copy)]
-pub struct IntHasher(u64);
-
-impl Hasher for IntHasher {
-    fn finish(&self) -> u64 {
-        // A multiply leaves the low bits depending only on the input's low bits, and the
-        // table indexes by low bits: fold the high half in (keys are `key << 32 | value`).
-        let z = self.0 ^ (self.0 >> 29);
-        z.wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (z >> 32)
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(b as u64);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(n as u64);
-    }
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-}
-
-/// A `HashMap` keyed by integers with [`IntHasher`].
-pub type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntHasher>>;
+pub use history::txn::{IntHasher, IntMap};
 
 /// One element of one key: who appended it.
 #[derive(Debug, Clone, Copy)]
@@ -106,6 +75,10 @@ pub struct AppendIndex<'h> {
     /// Per op id, for transactions only: indexes into `appends` of its appends, in mop order.
     pub op_append_start: Vec<u32>,
     pub op_appends: Vec<u32>,
+    /// Per element: appended by an operation that may have taken effect (see [`Self::is_real`]).
+    pub real: Vec<bool>,
+    /// Per element: its writer's `seq` (0 if not real), kept beside it for the hot loops.
+    pub elem_seq: Vec<u32>,
 }
 
 /// Whether the history has list-append transactions (at least one `append` micro-op).
@@ -129,132 +102,103 @@ impl<'h> AppendIndex<'h> {
         let n = h.ops.len();
         let mut keys = Interner::new();
         let mut vals = Interner::new();
-        let mut parsed = Vec::with_capacity(n);
-        for op in &h.ops {
-            if op.f != "txn" {
-                parsed.push(Vec::new());
-                continue;
-            }
-            let completed = op.outcome == Outcome::Ok;
-            let mops = parse_txn(&op.value, completed, ReadKind::List, &mut keys, &mut vals)
-                .map_err(|message| CheckError::Input {
-                    source_name: h.source.clone(),
-                    line: op.complete_line.unwrap_or(op.invoke_line),
-                    message,
-                })?;
-            parsed.push(mops);
-        }
         let mut elem_of: IntMap<u64, u32> = IntMap::default();
         elem_of.reserve(n);
-        let mut appends: Vec<Append> = Vec::new();
+        let mut appends: Vec<Append> = Vec::with_capacity(n);
+        // The element of (key, value), created at first sight: a read may return an append
+        // that an operation invoked later (concurrently) made.
+        let mut elem = |appends: &mut Vec<Append>, key: Id, value: Id| -> u32 {
+            *elem_of.entry(pair(key, value)).or_insert_with(|| {
+                appends.push(Append {
+                    key,
+                    value,
+                    op: NONE,
+                    mop: 0,
+                });
+                appends.len() as u32 - 1
+            })
+        };
         let mut ambiguous = Vec::new();
         let mut lane = vec![NONE; n];
         let mut seq = vec![0u32; n];
         let mut lane_of_process: IntMap<u64, u32> = IntMap::default();
         let mut lane_ops: Vec<Vec<u32>> = Vec::new();
         let mut op_append_start = Vec::with_capacity(n + 1);
-        let mut op_appends = Vec::new();
-        // Pass 1: appends and session lanes.
+        let mut op_appends = Vec::with_capacity(n);
+        let mut reads = Vec::with_capacity(n);
+        let mut read_start = Vec::with_capacity(n + 1);
         for (id, op) in h.ops.iter().enumerate() {
             op_append_start.push(op_appends.len() as u32);
-            if op.f != "txn" || op.outcome == Outcome::Fail {
-                // Failed appends are recorded only so that reads of them are explained; they
-                // take no part in session order.
-                if op.f == "txn" {
-                    for (i, m) in parsed[id].iter().enumerate() {
-                        if let (MopF::Append, MopValue::One(v)) = (m.f, &m.value) {
-                            let k = pair(m.key, *v);
-                            elem_of.entry(k).or_insert_with(|| {
-                                appends.push(Append {
-                                    key: m.key,
-                                    value: *v,
-                                    op: id as u32,
-                                    mop: i as u16,
-                                });
-                                appends.len() as u32 - 1
-                            });
-                        }
-                    }
-                }
+            read_start.push(reads.len() as u32);
+            if op.f != "txn" {
                 continue;
             }
-            let l = *lane_of_process.entry(op.process).or_insert_with(|| {
-                lane_ops.push(Vec::new());
-                lane_ops.len() as u32 - 1
-            });
-            lane[id] = l;
-            lane_ops[l as usize].push(id as u32);
-            seq[id] = lane_ops[l as usize].len() as u32;
-            for (i, m) in parsed[id].iter().enumerate() {
-                let (MopF::Append, MopValue::One(v)) = (m.f, &m.value) else {
-                    continue;
-                };
-                let k = pair(m.key, *v);
-                let rec = Append {
-                    key: m.key,
-                    value: *v,
-                    op: id as u32,
-                    mop: i as u16,
-                };
-                match elem_of.get(&k) {
-                    None => {
-                        appends.push(rec);
-                        let e = appends.len() as u32 - 1;
-                        elem_of.insert(k, e);
-                        op_appends.push(e);
-                    }
-                    Some(&e) => {
-                        let prev = appends[e as usize].op as usize;
-                        if h.ops[prev].outcome == Outcome::Fail {
-                            // A failed append never took effect; this one owns the element.
-                            appends[e as usize] = rec;
+            let mops = parse_txn(
+                &op.value,
+                op.outcome == Outcome::Ok,
+                ReadKind::List,
+                &mut keys,
+                &mut vals,
+            )
+            .map_err(|message| CheckError::Input {
+                source_name: h.source.clone(),
+                line: op.complete_line.unwrap_or(op.invoke_line),
+                message,
+            })?;
+            let failed = op.outcome == Outcome::Fail;
+            if !failed {
+                // Failed transactions take no part in session order.
+                let l = *lane_of_process.entry(op.process).or_insert_with(|| {
+                    lane_ops.push(Vec::new());
+                    lane_ops.len() as u32 - 1
+                });
+                lane[id] = l;
+                lane_ops[l as usize].push(id as u32);
+                seq[id] = lane_ops[l as usize].len() as u32;
+            }
+            for (i, m) in mops.into_iter().enumerate() {
+                match (m.f, m.value) {
+                    (MopF::Append, MopValue::One(v)) => {
+                        let e = elem(&mut appends, m.key, v);
+                        let prev = appends[e as usize].op;
+                        let prev_failed =
+                            prev != NONE && h.ops[prev as usize].outcome == Outcome::Fail;
+                        if failed {
+                            // Recorded only so that reads of it are explained.
+                            if prev == NONE {
+                                appends[e as usize].op = id as u32;
+                                appends[e as usize].mop = i as u16;
+                            }
+                        } else if prev == NONE || prev_failed {
+                            appends[e as usize].op = id as u32;
+                            appends[e as usize].mop = i as u16;
                             op_appends.push(e);
                         } else {
                             ambiguous.push(AmbiguousAppend {
                                 elem: e,
-                                first: prev,
+                                first: prev as OpId,
                                 second: id,
                             });
                         }
                     }
+                    (MopF::Read, MopValue::List(xs)) => {
+                        // Only ok transactions have List reads (see parse_txn).
+                        let elems = xs
+                            .into_iter()
+                            .map(|v| elem(&mut appends, m.key, v))
+                            .collect();
+                        reads.push(Read {
+                            op: id as u32,
+                            mop: i as u16,
+                            key: m.key,
+                            elems,
+                        });
+                    }
+                    _ => {}
                 }
             }
         }
         op_append_start.push(op_appends.len() as u32);
-        // Pass 2: reads (of ok transactions), resolving elements; unknown ones get ids too.
-        let mut reads = Vec::new();
-        let mut read_start = Vec::with_capacity(n + 1);
-        for (id, mops) in parsed.into_iter().enumerate() {
-            read_start.push(reads.len() as u32);
-            if h.ops[id].outcome != Outcome::Ok {
-                continue;
-            }
-            for (i, m) in mops.into_iter().enumerate() {
-                let (MopF::Read, MopValue::List(xs)) = (m.f, m.value) else {
-                    continue;
-                };
-                let elems = xs
-                    .into_iter()
-                    .map(|v| {
-                        *elem_of.entry(pair(m.key, v)).or_insert_with(|| {
-                            appends.push(Append {
-                                key: m.key,
-                                value: v,
-                                op: NONE,
-                                mop: 0,
-                            });
-                            appends.len() as u32 - 1
-                        })
-                    })
-                    .collect();
-                reads.push(Read {
-                    op: id as u32,
-                    mop: i as u16,
-                    key: m.key,
-                    elems,
-                });
-            }
-        }
         read_start.push(reads.len() as u32);
         let mut key_appends = vec![Vec::new(); keys.len()];
         for (id, _) in h.ops.iter().enumerate() {
@@ -262,7 +206,18 @@ impl<'h> AppendIndex<'h> {
                 key_appends[appends[e as usize].key as usize].push(e);
             }
         }
+        let real: Vec<bool> = appends
+            .iter()
+            .map(|a| a.op != NONE && h.ops[a.op as usize].outcome != Outcome::Fail)
+            .collect();
+        let elem_seq = appends
+            .iter()
+            .zip(&real)
+            .map(|(a, &r)| if r { seq[a.op as usize] } else { 0 })
+            .collect();
         Ok(AppendIndex {
+            real,
+            elem_seq,
             h,
             keys,
             vals,
@@ -281,8 +236,7 @@ impl<'h> AppendIndex<'h> {
 
     /// Whether element `e` was appended by an operation that may have taken effect.
     pub fn is_real(&self, e: u32) -> bool {
-        let op = self.appends[e as usize].op;
-        op != NONE && self.h.ops[op as usize].outcome != Outcome::Fail
+        self.real[e as usize]
     }
 
     /// The appends of op `id` (element ids, mop order).

@@ -360,8 +360,7 @@ pub fn causal_stale_read_cases(
                 continue;
             }
             let chain = &chains.flat[s as usize..e as usize];
-            let cnt =
-                chain.partition_point(|&x| ix.seq[ix.appends[x as usize].op as usize] <= limit);
+            let cnt = chain.partition_point(|&x| ix.elem_seq[x as usize] <= limit);
             if cnt == 0 {
                 continue;
             }
@@ -470,8 +469,7 @@ pub fn causal_order_conflict_cases(c: &CausalIndex, chains: &Chains) -> Vec<Anom
                 continue;
             }
             let chain = &chains.flat[s as usize..e as usize];
-            let cnt =
-                chain.partition_point(|&x| ix.seq[ix.appends[x as usize].op as usize] <= limit);
+            let cnt = chain.partition_point(|&x| ix.elem_seq[x as usize] <= limit);
             if cnt > 0 {
                 edges.push((chain[cnt - 1], b as u32, Before::Causal));
             }

@@ -173,9 +173,11 @@ impl<'a, 'h> SessionIndex<'a, 'h> {
                             let read = &ix.reads[ri];
                             let u = unions.entry(lane_key(lane, read.key)).or_default();
                             marks.set(&read.elems);
+                            umarks.set(&[]);
                             let mut missing = Vec::new();
                             let mut first = None;
                             for &(e, from) in u.iter() {
+                                umarks.set_one(e);
                                 if !marks.has(e) {
                                     missing.push(e);
                                     first.get_or_insert((e, from));
@@ -189,10 +191,6 @@ impl<'a, 'h> SessionIndex<'a, 'h> {
                                     because: Because::EarlierRead { read: from },
                                     missing,
                                 });
-                            }
-                            umarks.set(&[]);
-                            for &(e, _) in u.iter() {
-                                umarks.set_one(e);
                             }
                             for &e in &read.elems {
                                 if !umarks.has(e) && ix.is_real(e) {
@@ -283,6 +281,7 @@ impl<'a, 'h> SessionIndex<'a, 'h> {
         let mut marks = Marks::new(ix.appends.len());
         // chain start -> (max pos, element at max pos)
         let mut seen: IntMap<u32, (u32, u32)> = IntMap::default();
+        let mut starts: Vec<(u32, (u32, u32))> = Vec::new();
         for (ri, r) in ix.reads.iter().enumerate() {
             seen.clear();
             marks.set(&r.elems);
@@ -307,9 +306,10 @@ impl<'a, 'h> SessionIndex<'a, 'h> {
             }
             let mut missing = Vec::new();
             let mut first = None;
-            let mut starts: Vec<(&u32, &(u32, u32))> = seen.iter().collect();
+            starts.clear();
+            starts.extend(seen.iter().map(|(&s, &v)| (s, v)));
             starts.sort_unstable();
-            for (_, &(maxpos, later)) in starts {
+            for &(_, (maxpos, later)) in &starts {
                 for &e in &c.chain(later)[..maxpos as usize] {
                     if !marks.has(e) {
                         missing.push(e);
@@ -346,6 +346,7 @@ impl<'a, 'h> SessionIndex<'a, 'h> {
         let mut marks = Marks::new(ix.appends.len());
         // lane -> (union length needed, element that needs it)
         let mut need: IntMap<u32, (u32, u32)> = IntMap::default();
+        let mut lanes: Vec<(u32, (u32, u32))> = Vec::new();
         for (ri, r) in ix.reads.iter().enumerate() {
             need.clear();
             for &e in &r.elems {
@@ -366,11 +367,12 @@ impl<'a, 'h> SessionIndex<'a, 'h> {
                 continue;
             }
             marks.set(&r.elems);
-            let mut lanes: Vec<(&u32, &(u32, u32))> = need.iter().collect();
+            lanes.clear();
+            lanes.extend(need.iter().map(|(&l, &v)| (l, v)));
             lanes.sort_unstable();
             let mut missing = Vec::new();
             let mut first = None;
-            for (&lane, &(len, later)) in lanes {
+            for &(lane, (len, later)) in &lanes {
                 let u = &self.unions[&lane_key(lane, r.key)];
                 for &(e, from) in &u[..len as usize] {
                     if !marks.has(e) {

@@ -129,13 +129,15 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             println!("{v}");
         } else {
             println!(
-                "{:>8} {:>8.3} {:>8.3} {:>8.3} {:>12.0} {:>12.0} {:>9.1} {:>10.0} {:>11.0}",
+                "{:>8} {:>8.3} {:>8.3} {:>8.3} {:>12.0} {:>12.0} {:>10.2} {:>10.2} {:>9.1} {:>10.0} {:>11.0}",
                 txns,
                 parse,
                 check,
                 parse + check,
                 txns / check.max(1e-9),
                 txns / (parse + check).max(1e-9),
+                v["parse_cpu_s"].as_f64().unwrap_or(0.0),
+                v["check_cpu_s"].as_f64().unwrap_or(0.0),
                 peak / 1024.0,
                 peak * 1024.0 / txns.max(1.0),
                 check_kib * 1024.0 / txns.max(1.0)
@@ -149,9 +151,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 }
 
 fn measure(file: &std::path::Path) -> anyhow::Result<u8> {
+    let c0 = cpu_s();
     let t0 = Instant::now();
     let h = history::load_file(file, None).map_err(|e| anyhow::anyhow!("{e}"))?;
     let parse = t0.elapsed().as_secs_f64();
+    let c1 = cpu_s();
     let loaded = status_kib("VmRSS:");
     let parse_peak = status_kib("VmHWM:");
     // Reset the peak (Linux >= 4.0) so the next VmHWM is the check's own peak.
@@ -163,12 +167,15 @@ fn measure(file: &std::path::Path) -> anyhow::Result<u8> {
     let t1 = Instant::now();
     let r = checkers::check(&h, &opts).map_err(|e| anyhow::anyhow!("{e}"))?;
     let check = t1.elapsed().as_secs_f64();
+    let c2 = cpu_s();
     println!(
         "{}",
         json!({
             "txns": h.ops.len(),
             "parse_s": parse,
             "check_s": check,
+            "parse_cpu_s": c1 - c0,
+            "check_cpu_s": c2 - c1,
             "valid": match r.valid { Verdict::Valid => json!(true), Verdict::Invalid => json!(false), Verdict::Unknown => json!("unknown") },
             "anomaly_types": r.anomaly_types,
             "loaded_rss_kib": loaded,
@@ -178,6 +185,20 @@ fn measure(file: &std::path::Path) -> anyhow::Result<u8> {
         })
     );
     Ok(crate::exit::VALID)
+}
+
+/// CPU time (user + system) this process has used, in seconds (10 ms resolution): on a shared
+/// machine it says what the work costs, where wall time also says how busy the machine was.
+fn cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    f.iter().sum::<f64>() / 100.0
 }
 
 /// A size field of /proc/self/status (VmHWM: peak resident set, VmRSS: current), in KiB.
