@@ -65,21 +65,13 @@ impl Analysis for SessionCausal {
         forbidden: &BTreeSet<&'static str>,
         out: &mut Findings,
     ) -> Result<(), CheckError> {
-        let t = std::time::Instant::now();
-        let lap = |what: &str| {
-            if std::env::var_os("FAULTLINE_TIMING").is_some() {
-                eprintln!("{what}: {:?}", t.elapsed());
-            }
-        };
         let ix = AppendIndex::build(h)?;
-        lap("index");
         out.extend(garbage_read_cases(&ix));
         out.extend(duplicate_elements_cases(&ix));
         ambiguity(&ix, out);
         let want = |t: &str| forbidden.contains(t);
         let causal_wanted = CAUSAL_TYPES.iter().any(|t| want(t));
         let s = SessionIndex::build(&ix);
-        lap("session index");
         let mut misses = Vec::new();
         for kind in SESSION_TYPES {
             if !want(kind) && !causal_wanted {
@@ -95,7 +87,6 @@ impl Analysis for SessionCausal {
                 out.extend(found.iter().map(|m| render(&ix, m)));
             }
             misses.extend(found);
-            lap(kind);
         }
         out.stats.insert(
             "list-append".into(),
@@ -107,14 +98,11 @@ impl Analysis for SessionCausal {
         match CausalIndex::build(&ix) {
             Err(why) => out.unknown_reasons.push(why),
             Ok(c) => {
-                lap("causal index");
                 out.extend(causal::causal_cycle_cases(&c));
                 let covered = causal::covered(&misses);
                 drop(misses);
                 out.extend(causal::causal_stale_read_cases(&c, &s.chains, &covered));
-                lap("stale");
                 out.extend(causal::causal_order_conflict_cases(&c, &s.chains));
-                lap("order");
             }
         }
         Ok(())

@@ -63,13 +63,15 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             args.processes, args.keys, args.appends_per_key, args.seed
         );
         println!(
-            "{:>8} {:>8} {:>8} {:>8} {:>12} {:>12} {:>9} {:>10} {:>11}",
+            "{:>8} {:>8} {:>8} {:>8} {:>12} {:>12} {:>10} {:>10} {:>9} {:>10} {:>11}",
             "txns",
             "parse s",
             "check s",
             "total s",
             "check txn/s",
             "total txn/s",
+            "parse cpu",
+            "check cpu",
             "peak MiB",
             "bytes/txn",
             "check B/txn"
