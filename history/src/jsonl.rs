@@ -3,13 +3,15 @@
 use crate::error::{ParseError, ParseErrorKind};
 use crate::event::{Event, EventType, Process};
 use crate::op::{History, HistoryBuilder};
-use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 use serde_json::{Map, Value};
 
 /// Parses JSONL text into events. Blank lines are skipped.
 pub fn parse(source_name: &str, text: &str) -> Result<Vec<Event>, ParseError> {
     let mut events = Vec::new();
-    each_event(source_name, text, |ev| {
+    each_event(source_name, text, false, |ev, _, _| {
         events.push(ev);
         Ok(())
     })?;
@@ -20,15 +22,45 @@ pub fn parse(source_name: &str, text: &str) -> Result<Vec<Event>, ParseError> {
 /// intermediate list of events: less memory and time for big histories).
 pub fn parse_history(source_name: &str, text: &str) -> Result<History, ParseError> {
     let mut b = HistoryBuilder::with_capacity(source_name, text.len() / 400);
-    each_event(source_name, text, |ev| b.push(ev))?;
-    Ok(b.finish())
+    // Invocations whose value was skipped: (op id, line number, line text).
+    let mut deferred: Vec<(usize, usize, &str)> = Vec::new();
+    each_event(source_name, text, true, |ev, skipped, line| {
+        if skipped {
+            deferred.push((b.op_count(), ev.line, line));
+        }
+        b.push(ev)
+    })?;
+    let mut h = b.finish();
+    for (id, line_no, line) in deferred {
+        let op = &mut h.ops[id];
+        // An op keeps its invocation's value unless an ok (or non-null fail) completion
+        // replaced it: read those few values again, now in full.
+        if op.outcome == crate::op::Outcome::Ok || !op.value.is_null() {
+            continue;
+        }
+        let v: Value = serde_json::from_str(line).map_err(|e| {
+            ParseError::new(
+                source_name,
+                line_no,
+                ParseErrorKind::Syntax(format!("bad JSON: {e}")),
+            )
+        })?;
+        if let Value::Object(mut m) = v {
+            op.value = m.remove("value").unwrap_or(Value::Null);
+        }
+    }
+    Ok(h)
 }
 
-/// Calls `f` with each event of the text, in order; stops at the first error.
-fn each_event(
+/// Calls `f` with each event of the text, in order; stops at the first error. With `defer`,
+/// an invocation's `value` that follows its `type` is skipped, not built (`null` is passed and
+/// `f` is told so with `true`): most are replaced by their completion's value, and the caller
+/// re-reads the few it needs from the text.
+fn each_event<'t>(
     source_name: &str,
-    text: &str,
-    mut f: impl FnMut(Event) -> Result<(), ParseError>,
+    text: &'t str,
+    defer: bool,
+    mut f: impl FnMut(Event, bool, &'t str) -> Result<(), ParseError>,
 ) -> Result<(), ParseError> {
     for (i, line) in text.lines().enumerate() {
         let line_no = i + 1;
@@ -37,22 +69,33 @@ fn each_event(
             continue;
         }
         // Fields are taken straight from the parser: no intermediate map, no key strings.
-        let parsed: Line = serde_json::from_str(trimmed).map_err(|e| {
-            ParseError::new(
-                source_name,
-                line_no,
-                ParseErrorKind::Syntax(format!("bad JSON: {e}")),
-            )
-        })?;
-        let ev = match parsed {
-            Line::Object(fields) => event_from_fields(fields),
-            Line::Other(kind) => Err(format!("expected a JSON object, found {kind}")),
-        }
-        .map_err(|m| ParseError::new(source_name, line_no, ParseErrorKind::Event(m)))?;
-        f(Event {
-            line: line_no,
-            ..ev
-        })?;
+        let mut de = serde_json::Deserializer::from_str(trimmed);
+        let parsed = LineVisitor { defer }
+            .deserialize(&mut de)
+            .and_then(|l| de.end().map(|()| l))
+            .map_err(|e| {
+                ParseError::new(
+                    source_name,
+                    line_no,
+                    ParseErrorKind::Syntax(format!("bad JSON: {e}")),
+                )
+            })?;
+        let (ev, deferred) = match parsed {
+            Line::Object(fields) => {
+                let deferred = fields.value_deferred;
+                (event_from_fields(fields), deferred)
+            }
+            Line::Other(kind) => (Err(format!("expected a JSON object, found {kind}")), false),
+        };
+        let ev = ev.map_err(|m| ParseError::new(source_name, line_no, ParseErrorKind::Event(m)))?;
+        f(
+            Event {
+                line: line_no,
+                ..ev
+            },
+            deferred,
+            trimmed,
+        )?;
     }
     Ok(())
 }
@@ -65,13 +108,16 @@ enum Line {
     Other(&'static str),
 }
 
-impl<'de> Deserialize<'de> for Line {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Line, D::Error> {
-        d.deserialize_any(LineVisitor)
-    }
+struct LineVisitor {
+    defer: bool,
 }
 
-struct LineVisitor;
+impl<'de> DeserializeSeed<'de> for LineVisitor {
+    type Value = Line;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Line, D::Error> {
+        d.deserialize_any(self)
+    }
+}
 
 impl<'de> Visitor<'de> for LineVisitor {
     type Value = Line;
@@ -85,6 +131,13 @@ impl<'de> Visitor<'de> for LineVisitor {
                 FieldName::Process => &mut m.process,
                 FieldName::Type => &mut m.typ,
                 FieldName::F => &mut m.f,
+                FieldName::Value
+                    if self.defer && m.typ.as_ref().and_then(Value::as_str) == Some("invoke") =>
+                {
+                    map.next_value::<IgnoredAny>()?;
+                    m.value_deferred = true;
+                    continue;
+                }
                 FieldName::Value => &mut m.value,
                 FieldName::Index => &mut m.index,
                 FieldName::Time => &mut m.time,
@@ -186,6 +239,7 @@ pub fn event_from_json(value: Value) -> Result<Event, String> {
         phase: m.remove("phase"),
         key: m.remove("key"),
         extra: m,
+        value_deferred: false,
     })
 }
 
@@ -203,6 +257,8 @@ struct Fields {
     phase: Option<Value>,
     key: Option<Value>,
     extra: Map<String, Value>,
+    /// The `value` was skipped (see [`each_event`]).
+    value_deferred: bool,
 }
 
 fn event_from_fields(m: Fields) -> Result<Event, String> {
@@ -350,10 +406,30 @@ mod tests {
         });
         let mut text = to_string(&evs);
         text.push_str("{\"process\":\"nemesis\",\"type\":\"info\",\"f\":\"kill\",\"zone\":[1]}\n");
+        // A failed op whose completion has no value keeps its invocation's; a never-completed
+        // one too.
+        text.push_str(
+            "{\"process\":900,\"type\":\"invoke\",\"f\":\"txn\",\"value\":[[\"append\",1,5]]}\n",
+        );
+        text.push_str("{\"process\":900,\"type\":\"fail\",\"f\":\"txn\"}\n");
+        text.push_str(
+            "{\"process\":901,\"type\":\"invoke\",\"f\":\"txn\",\"value\":[[\"append\",1,6]]}\n",
+        );
         let a = parse_history("h", &text).unwrap();
         let b = History::from_events("h", parse("h", &text).unwrap()).unwrap();
         assert_eq!(a, b);
-        assert_eq!(a.event_count, 601 + a.nemesis.len() - 1);
+        assert_eq!(
+            a.ops.last().unwrap().value,
+            serde_json::json!([["append", 1, 6]])
+        );
+        assert_eq!(
+            a.ops[a.ops.len() - 2].value,
+            serde_json::json!([["append", 1, 5]])
+        );
+        assert!(a
+            .ops
+            .iter()
+            .any(|o| o.outcome == crate::op::Outcome::Info && !o.value.is_null()));
         let e = parse_history("h", "[1,2]\n").unwrap_err();
         assert_eq!(
             e.to_string(),

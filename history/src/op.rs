@@ -190,6 +190,11 @@ impl HistoryBuilder {
         }
     }
 
+    /// Operations so far: the id the next invocation will get.
+    pub fn op_count(&self) -> usize {
+        self.ops.len()
+    }
+
     /// Adds the next event (see [`History::from_events`] for the errors).
     pub fn push(&mut self, ev: Event) -> Result<(), ParseError> {
         let pos = self.pos;
