@@ -263,8 +263,13 @@ impl<'h> AppendIndex<'h> {
         self.keys.value(k).clone()
     }
 
+    /// A key for people: `x` for a string key, `key 4` for a number (so "read key 4 as [1 2]"
+    /// does not read as a number).
     pub fn show_key(&self, k: Id) -> String {
-        self.keys.show(k)
+        match self.keys.value(k) {
+            Value::String(s) => s.clone(),
+            v => format!("key {v}"),
+        }
     }
 
     /// An element's value for people.

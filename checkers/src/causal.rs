@@ -30,6 +30,9 @@ use std::collections::{HashSet, VecDeque};
 /// then reports why it could not decide instead of exhausting memory.
 pub const VC_BUDGET: usize = 1 << 28;
 
+/// Longest causal path spelled out in a witness; longer ones are named by their ends.
+pub const MAX_PATH: usize = 64;
+
 /// Causal pasts of every transaction.
 pub struct CausalIndex<'a, 'h> {
     pub ix: &'a AppendIndex<'h>,
@@ -180,6 +183,10 @@ impl<'a, 'h> CausalIndex<'a, 'h> {
         let mut path = vec![op];
         let mut cur = op;
         while cur != w {
+            if path.len() > MAX_PATH {
+                // Too long to be read by hand (and to find for every anomaly): name the ends.
+                return vec![w, op];
+            }
             let ps = self.preds_of(cur);
             let rf_from = usize::from(self.ix.seq[cur as usize] > 1);
             let next = ps
@@ -212,6 +219,16 @@ impl<'a, 'h> CausalIndex<'a, 'h> {
     /// Why `b` directly follows `a` in causal order, in words.
     pub fn edge_text(&self, a: u32, b: u32) -> String {
         let ix = self.ix;
+        if !self.preds_of(b).contains(&a)
+            && !(ix.lane[a as usize] == ix.lane[b as usize]
+                && ix.seq[a as usize] < ix.seq[b as usize])
+        {
+            return format!(
+                "op {} is in the causal past of op {} (by a chain of more than {MAX_PATH} steps)",
+                ix.index(a),
+                ix.index(b)
+            );
+        }
         let (la, lb) = (ix.lane[a as usize], ix.lane[b as usize]);
         if la == lb && ix.seq[a as usize] < ix.seq[b as usize] {
             return format!(
@@ -315,13 +332,13 @@ pub fn causal_cycle_cases(c: &CausalIndex) -> Vec<Anomaly> {
     c.cycles
         .iter()
         .map(|scc| {
-            let cyc = cycle_through(scc[0], scc, |o| {
-                // successors of o within the SCC: members that list o as a predecessor
-                scc.iter()
-                    .copied()
-                    .filter(|&m| c.preds_of(m).contains(&o))
-                    .collect()
-            });
+            let mut succ: IntMap<u32, Vec<u32>> = IntMap::default();
+            for &m in scc {
+                for &p in c.preds_of(m) {
+                    succ.entry(p).or_default().push(m);
+                }
+            }
+            let cyc = cycle_through(scc[0], scc, |o| succ.get(&o).cloned().unwrap_or_default());
             let ops: Vec<u64> = cyc[..cyc.len() - 1].iter().map(|&o| ix.index(o)).collect();
             Anomaly::new(
                 "causal-cycle",

@@ -418,7 +418,12 @@ pub fn render(ix: &AppendIndex, m: &SessionMiss) -> Anomaly {
                     ix.index(reader)
                 )
             };
-            (vec![ix.index(a.op), ix.index(reader)], text)
+            let ops = if a.op == reader {
+                vec![ix.index(reader)]
+            } else {
+                vec![ix.index(a.op), ix.index(reader)]
+            };
+            (ops, text)
         }
         Because::EarlierRead { read } => {
             let r0 = &ix.reads[read as usize];
