@@ -219,10 +219,10 @@ impl<'a, 'h> CausalIndex<'a, 'h> {
     /// Why `b` directly follows `a` in causal order, in words.
     pub fn edge_text(&self, a: u32, b: u32) -> String {
         let ix = self.ix;
-        if !self.preds_of(b).contains(&a)
-            && !(ix.lane[a as usize] == ix.lane[b as usize]
-                && ix.seq[a as usize] < ix.seq[b as usize])
-        {
+        let direct = self.preds_of(b).contains(&a)
+            || (ix.lane[a as usize] == ix.lane[b as usize]
+                && ix.seq[a as usize] < ix.seq[b as usize]);
+        if !direct {
             return format!(
                 "op {} is in the causal past of op {} (by a chain of more than {MAX_PATH} steps)",
                 ix.index(a),
