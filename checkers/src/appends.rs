@@ -27,14 +27,14 @@ pub struct Append {
     /// The appending operation, or [`NONE`] if nobody appended it (a garbage element).
     pub op: u32,
     /// Position of the append among its transaction's micro-ops.
-    pub mop: u16,
+    pub mop: u32,
 }
 
 /// One completed list read (of an `ok` transaction).
 #[derive(Debug, Clone)]
 pub struct Read {
     pub op: u32,
-    pub mop: u16,
+    pub mop: u32,
     pub key: Id,
     /// Element ids in the order the read returned them.
     pub elems: Vec<u32>,
@@ -167,11 +167,11 @@ impl<'h> AppendIndex<'h> {
                             // Recorded only so that reads of it are explained.
                             if prev == NONE {
                                 appends[e as usize].op = id as u32;
-                                appends[e as usize].mop = i as u16;
+                                appends[e as usize].mop = i as u32;
                             }
                         } else if prev == NONE || prev_failed {
                             appends[e as usize].op = id as u32;
-                            appends[e as usize].mop = i as u16;
+                            appends[e as usize].mop = i as u32;
                             op_appends.push(e);
                         } else {
                             ambiguous.push(AmbiguousAppend {
@@ -189,7 +189,7 @@ impl<'h> AppendIndex<'h> {
                             .collect();
                         reads.push(Read {
                             op: id as u32,
-                            mop: i as u16,
+                            mop: i as u32,
                             key: m.key,
                             elems,
                         });
