@@ -71,42 +71,59 @@ impl Analysis for SessionCausal {
         ambiguity(&ix, out);
         let want = |t: &str| forbidden.contains(t);
         let causal_wanted = CAUSAL_TYPES.iter().any(|t| want(t));
-        let s = SessionIndex::build(&ix);
-        let mut misses = Vec::new();
-        for kind in SESSION_TYPES {
-            if !want(kind) && !causal_wanted {
-                continue;
+        // The causal clocks do not depend on the session detectors: build them on the other
+        // core meanwhile.
+        let (s, misses, causal) = std::thread::scope(|scope| {
+            let causal = causal_wanted.then(|| scope.spawn(|| CausalIndex::build(&ix)));
+            let s = SessionIndex::build(&ix);
+            let mut misses = Vec::new();
+            for kind in SESSION_TYPES {
+                if !want(kind) && !causal_wanted {
+                    continue;
+                }
+                misses.push(match *kind {
+                    "read-your-writes" => s.read_your_writes(),
+                    "monotonic-reads" => s.monotonic_reads(),
+                    "monotonic-writes" => s.monotonic_writes(),
+                    _ => s.writes_follow_reads(),
+                });
             }
-            let found = match *kind {
-                "read-your-writes" => s.read_your_writes(),
-                "monotonic-reads" => s.monotonic_reads(),
-                "monotonic-writes" => s.monotonic_writes(),
-                _ => s.writes_follow_reads(),
-            };
-            if want(kind) {
-                out.extend(found.iter().map(|m| render(&ix, m)));
+            (s, misses, causal.map(join))
+        });
+        for found in &misses {
+            for m in found {
+                if want(m.kind) {
+                    out.add(render(&ix, m));
+                }
             }
-            misses.extend(found);
         }
         out.stats.insert(
             "list-append".into(),
             json!({"reads": ix.reads.len(), "elements": ix.appends.len(), "keys": ix.keys.len(), "sessions": ix.lane_ops.len()}),
         );
-        if !causal_wanted {
-            return Ok(());
-        }
-        match CausalIndex::build(&ix) {
-            Err(why) => out.unknown_reasons.push(why),
-            Ok(c) => {
+        match causal {
+            None => {}
+            Some(Err(why)) => out.unknown_reasons.push(why),
+            Some(Ok(c)) => {
                 out.extend(causal::causal_cycle_cases(&c));
-                let covered = causal::covered(&misses);
+                let covered = causal::covered(&misses.concat());
                 drop(misses);
-                out.extend(causal::causal_stale_read_cases(&c, &s.chains, &covered));
-                out.extend(causal::causal_order_conflict_cases(&c, &s.chains));
+                let (stale, order) = std::thread::scope(|scope| {
+                    let order = scope.spawn(|| causal::causal_order_conflict_cases(&c, &s.chains));
+                    let stale = causal::causal_stale_read_cases(&c, &s.chains, &covered);
+                    (stale, join(order))
+                });
+                out.extend(stale);
+                out.extend(order);
             }
         }
         Ok(())
     }
+}
+
+/// Joins a scoped thread, passing on its panic (a bug, never bad input) unchanged.
+fn join<T>(t: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    t.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
 }
 
 impl Analysis for Convergence {
