@@ -223,3 +223,30 @@ fn malformed_transaction_is_bad_input_with_line() {
     assert!(err.contains("bad.jsonl:4"), "{err}");
     assert!(err.contains("a list read must be a list or null"), "{err}");
 }
+
+#[test]
+fn bench_causal_runs_and_reports_each_size() {
+    // Speed is measured by the bench, never asserted here: this checks that it runs, judges the
+    // generated histories valid, and reports one line per size.
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = faultline(&[
+        "bench",
+        "causal",
+        "--sizes",
+        "500,1000",
+        "--json",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let lines = json_of(&out);
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["txns"], 500);
+    assert_eq!(lines[1]["txns"], 1000);
+    assert_eq!(lines[1]["valid"], Value::Bool(true));
+    assert!(lines[1]["peak_rss_kib"].as_u64().unwrap() > 0);
+    // The temporary histories are removed.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    let (code, _, err) = faultline(&["bench", "causal", "--sizes", "0"]);
+    assert_eq!(code, 4, "{err}");
+}
