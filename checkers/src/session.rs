@@ -120,11 +120,18 @@ impl Chains {
                 c.flat.extend_from_slice(v);
                 c.of_key[k].push((l, s, s + v.len() as u32));
             }
+            c.of_key[k].sort_unstable_by_key(|c| c.0);
             if by_lane.len() > 64 {
                 by_lane.clear();
             }
         }
         c
+    }
+    /// The chain of `lane`'s appends to `key`, if it appended to it.
+    pub fn of(&self, key: u32, lane: u32) -> Option<&[u32]> {
+        let cs = &self.of_key[key as usize];
+        let i = cs.binary_search_by_key(&lane, |c| c.0).ok()?;
+        Some(&self.flat[cs[i].1 as usize..cs[i].2 as usize])
     }
     pub fn chain(&self, e: u32) -> &[u32] {
         &self.flat[self.start[e as usize] as usize..self.end[e as usize] as usize]
@@ -172,7 +179,9 @@ impl<'a, 'h> SessionIndex<'a, 'h> {
                         (Some(r), a) if !matches!(a, Some(a) if a < r) => {
                             let read = &ix.reads[ri];
                             let u = unions.entry(lane_key(lane, read.key)).or_default();
-                            marks.set(&read.elems);
+                            if !u.is_empty() {
+                                marks.set(&read.elems);
+                            }
                             umarks.set(&[]);
                             let mut missing = Vec::new();
                             let mut first = None;
@@ -225,43 +234,42 @@ impl<'a, 'h> SessionIndex<'a, 'h> {
     /// earlier transaction, or earlier in the same transaction).
     pub fn read_your_writes(&self) -> Vec<SessionMiss> {
         let ix = self.ix;
+        let c = &self.chains;
         let mut out = Vec::new();
         let mut marks = Marks::new(ix.appends.len());
-        let mut own: IntMap<u32, Vec<u32>> = IntMap::default();
-        for ops in &ix.lane_ops {
-            own.clear();
-            for &op in ops {
-                let op = op as usize;
-                let apps = ix.appends_of(op);
-                for ri in ix.reads_of(op) {
-                    let r = &ix.reads[ri];
-                    marks.set(&r.elems);
-                    let earlier = own.get(&r.key).map_or(&[][..], |v| &v[..]);
-                    let same_txn = apps.iter().copied().filter(|&e| {
-                        let a = ix.appends[e as usize];
-                        a.key == r.key && a.mop < r.mop
-                    });
-                    let missing: Vec<u32> = earlier
-                        .iter()
-                        .copied()
-                        .chain(same_txn)
-                        .filter(|&e| !marks.has(e))
-                        .collect();
-                    if let Some(&e) = missing.first() {
-                        out.push(SessionMiss {
-                            kind: "read-your-writes",
-                            read: ri as u32,
-                            elem: e,
-                            because: Because::OwnWrite,
-                            missing,
-                        });
-                    }
-                }
-                // Only acknowledged appends are required of later transactions; a lane's
-                // transactions are ok except possibly its last (info), which nothing follows.
-                for &e in apps {
-                    own.entry(ix.appends[e as usize].key).or_default().push(e);
-                }
+        for (ri, r) in ix.reads.iter().enumerate() {
+            let (lane, seq) = (ix.lane[r.op as usize], ix.seq[r.op as usize]);
+            let Some(chain) = c.of(r.key, lane) else {
+                continue;
+            };
+            // The session's appends to this key before the read: earlier transactions, and
+            // earlier micro-ops of this one. Only acknowledged appends are required of later
+            // transactions; a lane's transactions are ok except possibly its last (info),
+            // which nothing follows.
+            let before = chain
+                .iter()
+                .take_while(|&&e| {
+                    let s = ix.elem_seq[e as usize];
+                    s < seq || (s == seq && ix.appends[e as usize].mop < r.mop)
+                })
+                .count();
+            if before == 0 {
+                continue;
+            }
+            marks.set(&r.elems);
+            let missing: Vec<u32> = chain[..before]
+                .iter()
+                .copied()
+                .filter(|&e| !marks.has(e))
+                .collect();
+            if let Some(&e) = missing.first() {
+                out.push(SessionMiss {
+                    kind: "read-your-writes",
+                    read: ri as u32,
+                    elem: e,
+                    because: Because::OwnWrite,
+                    missing,
+                });
             }
         }
         out
@@ -284,7 +292,7 @@ impl<'a, 'h> SessionIndex<'a, 'h> {
         let mut starts: Vec<(u32, (u32, u32))> = Vec::new();
         for (ri, r) in ix.reads.iter().enumerate() {
             seen.clear();
-            marks.set(&r.elems);
+            let mut marked = false;
             let mut misordered = None;
             for &e in &r.elems {
                 if c.start[e as usize] == NONE {
@@ -310,6 +318,10 @@ impl<'a, 'h> SessionIndex<'a, 'h> {
             starts.extend(seen.iter().map(|(&s, &v)| (s, v)));
             starts.sort_unstable();
             for &(_, (maxpos, later)) in &starts {
+                if maxpos > 0 && !marked {
+                    marks.set(&r.elems);
+                    marked = true;
+                }
                 for &e in &c.chain(later)[..maxpos as usize] {
                     if !marks.has(e) {
                         missing.push(e);
