@@ -105,19 +105,7 @@ impl<'h> AppendIndex<'h> {
         let mut elem_of: IntMap<u64, u32> = IntMap::default();
         elem_of.reserve(n);
         let mut appends: Vec<Append> = Vec::with_capacity(n);
-        // The element of (key, value), created at first sight: a read may return an append
-        // that an operation invoked later (concurrently) made.
-        let mut elem = |appends: &mut Vec<Append>, key: Id, value: Id| -> u32 {
-            *elem_of.entry(pair(key, value)).or_insert_with(|| {
-                appends.push(Append {
-                    key,
-                    value,
-                    op: NONE,
-                    mop: 0,
-                });
-                appends.len() as u32 - 1
-            })
-        };
+        let mut elems = Elements::default();
         let mut ambiguous = Vec::new();
         let mut lane = vec![NONE; n];
         let mut seq = vec![0u32; n];
@@ -133,18 +121,6 @@ impl<'h> AppendIndex<'h> {
             if op.f != "txn" {
                 continue;
             }
-            let mops = parse_txn(
-                &op.value,
-                op.outcome == Outcome::Ok,
-                ReadKind::List,
-                &mut keys,
-                &mut vals,
-            )
-            .map_err(|message| CheckError::Input {
-                source_name: h.source.clone(),
-                line: op.complete_line.unwrap_or(op.invoke_line),
-                message,
-            })?;
             let failed = op.outcome == Outcome::Fail;
             if !failed {
                 // Failed transactions take no part in session order.
@@ -156,42 +132,82 @@ impl<'h> AppendIndex<'h> {
                 lane_ops[l as usize].push(id as u32);
                 seq[id] = lane_ops[l as usize].len() as u32;
             }
+            let mut on_append = |appends: &mut Vec<Append>, e: u32, i: usize| {
+                let prev = appends[e as usize].op;
+                let prev_failed = prev != NONE && h.ops[prev as usize].outcome == Outcome::Fail;
+                if failed {
+                    // Recorded only so that reads of it are explained.
+                    if prev == NONE {
+                        appends[e as usize].op = id as u32;
+                        appends[e as usize].mop = i as u32;
+                    }
+                } else if prev == NONE || prev_failed {
+                    appends[e as usize].op = id as u32;
+                    appends[e as usize].mop = i as u32;
+                    op_appends.push(e);
+                } else {
+                    ambiguous.push(AmbiguousAppend {
+                        elem: e,
+                        first: prev as OpId,
+                        second: id,
+                    });
+                }
+            };
+            let completed = op.outcome == Outcome::Ok;
+            if let Some(mops) = fast_shape(&op.value, completed) {
+                // The common shape (integer elements): no intermediate micro-op list, one
+                // lookup per element read.
+                for (i, m) in mops.iter().enumerate() {
+                    let p = m.as_array().expect("checked by fast_shape");
+                    let key = keys.intern(&p[1]);
+                    if p[0] == "append" {
+                        let v = p[2].as_i64().expect("checked by fast_shape");
+                        let e = elems.by_int(&mut appends, &mut vals, key, v);
+                        on_append(&mut appends, e, i);
+                    } else if completed {
+                        let list = match &p[2] {
+                            Value::Array(xs) => xs
+                                .iter()
+                                .map(|x| {
+                                    let v = x.as_i64().expect("checked by fast_shape");
+                                    elems.by_int(&mut appends, &mut vals, key, v)
+                                })
+                                .collect(),
+                            _ => Vec::new(),
+                        };
+                        reads.push(Read {
+                            op: id as u32,
+                            mop: i as u32,
+                            key,
+                            elems: list,
+                        });
+                    }
+                }
+                continue;
+            }
+            let mops = parse_txn(&op.value, completed, ReadKind::List, &mut keys, &mut vals)
+                .map_err(|message| CheckError::Input {
+                    source_name: h.source.clone(),
+                    line: op.complete_line.unwrap_or(op.invoke_line),
+                    message,
+                })?;
             for (i, m) in mops.into_iter().enumerate() {
                 match (m.f, m.value) {
                     (MopF::Append, MopValue::One(v)) => {
-                        let e = elem(&mut appends, m.key, v);
-                        let prev = appends[e as usize].op;
-                        let prev_failed =
-                            prev != NONE && h.ops[prev as usize].outcome == Outcome::Fail;
-                        if failed {
-                            // Recorded only so that reads of it are explained.
-                            if prev == NONE {
-                                appends[e as usize].op = id as u32;
-                                appends[e as usize].mop = i as u32;
-                            }
-                        } else if prev == NONE || prev_failed {
-                            appends[e as usize].op = id as u32;
-                            appends[e as usize].mop = i as u32;
-                            op_appends.push(e);
-                        } else {
-                            ambiguous.push(AmbiguousAppend {
-                                elem: e,
-                                first: prev as OpId,
-                                second: id,
-                            });
-                        }
+                        let e = elems.by_id(&mut appends, &vals, m.key, v);
+                        on_append(&mut appends, e, i);
                     }
                     (MopF::Read, MopValue::List(xs)) => {
                         // Only ok transactions have List reads (see parse_txn).
-                        let elems = xs
+                        let list = xs
                             .into_iter()
-                            .map(|v| elem(&mut appends, m.key, v))
+                            .map(|v| elems.by_id(&mut appends, &vals, m.key, v))
                             .collect();
                         reads.push(Read {
                             op: id as u32,
                             mop: i as u32,
                             key: m.key,
-                            elems,
+                            elems: list,
                         });
                     }
                     _ => {}
@@ -307,6 +323,78 @@ impl<'h> AppendIndex<'h> {
 
 fn pair(k: Id, v: Id) -> u64 {
     ((k as u64) << 32) | v as u64
+}
+
+/// Element ids by (key, value): integer values by the integer itself (no interning on the hot
+/// path), other values by their interned id. An element is created at first sight, with no
+/// appender yet: a read may return an append that an operation invoked later (concurrently) made.
+#[derive(Default)]
+struct Elements {
+    ints: IntMap<(Id, i64), u32>,
+    others: IntMap<u64, u32>,
+}
+
+impl Elements {
+    fn by_int(&mut self, appends: &mut Vec<Append>, vals: &mut Interner, key: Id, v: i64) -> u32 {
+        *self.ints.entry((key, v)).or_insert_with(|| {
+            appends.push(Append {
+                key,
+                value: vals.intern(&Value::from(v)),
+                op: NONE,
+                mop: 0,
+            });
+            appends.len() as u32 - 1
+        })
+    }
+
+    fn by_id(&mut self, appends: &mut Vec<Append>, vals: &Interner, key: Id, v: Id) -> u32 {
+        let new = |appends: &mut Vec<Append>| {
+            appends.push(Append {
+                key,
+                value: v,
+                op: NONE,
+                mop: 0,
+            });
+            appends.len() as u32 - 1
+        };
+        match vals.value(v).as_i64() {
+            Some(i) => *self.ints.entry((key, i)).or_insert_with(|| new(appends)),
+            None => *self
+                .others
+                .entry(pair(key, v))
+                .or_insert_with(|| new(appends)),
+        }
+    }
+}
+
+/// The micro-ops of a txn value if all have the common list-append shape: `["append", key,
+/// int]`, `["r", key, null | [int...]]` (any read value if not `completed`), keys strings or
+/// numbers. Anything else goes through `parse_txn`, which handles and explains every case.
+fn fast_shape(value: &Value, completed: bool) -> Option<&Vec<Value>> {
+    let mops = value.as_array()?;
+    for m in mops {
+        let p = m.as_array()?;
+        if p.len() != 3 || !(p[1].is_string() || p[1].is_number()) {
+            return None;
+        }
+        match p[0].as_str()? {
+            "append" => {
+                p[2].as_i64()?;
+            }
+            "r" if completed => match &p[2] {
+                Value::Null => {}
+                Value::Array(xs) => {
+                    if !xs.iter().all(|x| x.as_i64().is_some()) {
+                        return None;
+                    }
+                }
+                _ => return None,
+            },
+            "r" => {}
+            _ => return None,
+        }
+    }
+    Some(mops)
 }
 
 /// `garbage-read`: a read returned an element that no operation which may have taken effect
@@ -532,5 +620,28 @@ mod tests {
         assert_eq!(ix.appends_of(0).len(), 2);
         assert!(ix.appends_of(1).is_empty());
         assert!(is_list_append(&h));
+    }
+
+    #[test]
+    fn fast_and_general_paths_agree_on_elements() {
+        // Op 0 takes the fast path (integers); op 1 the general one (a string element and a
+        // string key): element 1 of x is the same element either way.
+        let text = r#"{"process":0,"type":"invoke","f":"txn","value":[["append","x",1]]}
+{"process":0,"type":"ok","f":"txn","value":[["append","x",1]]}
+{"process":1,"type":"invoke","f":"txn","value":[["append","x","b"],["r","x",null]]}
+{"process":1,"type":"ok","f":"txn","value":[["append","x","b"],["r","x",[1,"b","c"]]]}
+"#;
+        let h = history::parse_str("t", text, None).unwrap();
+        let ix = AppendIndex::build(&h).unwrap();
+        assert_eq!(ix.reads.len(), 1);
+        let r = &ix.reads[0];
+        assert_eq!(r.elems[0], ix.appends_of(0)[0]);
+        assert_eq!(r.elems[1], ix.appends_of(1)[0]);
+        assert_eq!(ix.show_list(&r.elems), "[1 b c]");
+        let g = garbage_read_cases(&ix);
+        assert_eq!(g.len(), 1);
+        assert!(g[0]
+            .explanation
+            .contains("contains c, but no operation appended it"));
     }
 }

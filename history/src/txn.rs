@@ -49,6 +49,7 @@ pub type Id = u32;
 #[derive(Debug, Default, Clone)]
 pub struct Interner {
     ints: IntMap<i64, Id>,
+    strs: HashMap<String, Id>,
     others: HashMap<String, Id>,
     values: Vec<Value>,
 }
@@ -66,6 +67,16 @@ impl Interner {
             let id = self.values.len() as Id;
             self.values.push(v.clone());
             self.ints.insert(i, id);
+            return id;
+        }
+        if let Value::String(st) = v {
+            // Strings by their text, looked up without allocating.
+            if let Some(&id) = self.strs.get(st.as_str()) {
+                return id;
+            }
+            let id = self.values.len() as Id;
+            self.values.push(v.clone());
+            self.strs.insert(st.clone(), id);
             return id;
         }
         let s = v.to_string();
