@@ -52,11 +52,19 @@ pub struct CausalIndex<'a, 'h> {
 impl<'a, 'h> CausalIndex<'a, 'h> {
     /// Builds the causal graph and the clocks; `Err` says why it could not (memory budget).
     pub fn build(ix: &'a AppendIndex<'h>) -> Result<CausalIndex<'a, 'h>, String> {
+        Self::build_within(ix, VC_BUDGET)
+    }
+
+    /// [`Self::build`] with a vector-clock budget (entries).
+    pub fn build_within(
+        ix: &'a AppendIndex<'h>,
+        budget: usize,
+    ) -> Result<CausalIndex<'a, 'h>, String> {
         let n = ix.h.ops.len();
         let lanes = ix.lane_ops.len().max(1);
-        if n.saturating_mul(lanes) > VC_BUDGET {
+        if n.saturating_mul(lanes) > budget {
             return Err(format!(
-                "the causal check needs {n} operations x {lanes} sessions vector-clock entries, more than its budget of {VC_BUDGET}; causal-stale-read, causal-cycle and causal-order-conflict were not checked"
+                "the causal check needs {n} operations x {lanes} sessions vector-clock entries, more than its budget of {budget}; causal-stale-read, causal-cycle and causal-order-conflict were not checked"
             ));
         }
         // Direct predecessors.
@@ -1023,5 +1031,14 @@ mod tests {
             flagged > 300 && by_causal > 30 && orders > 30,
             "{flagged} {by_causal} {orders}"
         );
+    }
+
+    #[test]
+    fn over_budget_says_why_instead_of_guessing() {
+        let h = hist("0 ok append x 1; 1 ok r x [1]; 2 ok r x []");
+        let ix = AppendIndex::build(&h).unwrap();
+        let why = CausalIndex::build_within(&ix, 4).err().unwrap();
+        assert!(why.contains("3 operations x 3 sessions"), "{why}");
+        assert!(CausalIndex::build_within(&ix, 9).is_ok());
     }
 }
