@@ -88,7 +88,10 @@ pub trait Analysis: Sync {
 
 /// Every analysis faultline knows, in the order they run.
 pub fn analyses() -> Vec<&'static dyn Analysis> {
-    vec![]
+    vec![
+        &crate::weak_models::SessionCausal,
+        &crate::weak_models::Convergence,
+    ]
 }
 
 /// The default models for a history's shape (documented in docs/history-format.md).

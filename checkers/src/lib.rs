@@ -7,9 +7,14 @@
 //! and derives the three-valued verdict and the `not` / `also_not` boundary.
 
 pub mod anomaly;
+pub mod appends;
+pub mod causal;
 pub mod check;
+pub mod convergence;
 pub mod models;
 pub mod result;
+pub mod session;
+pub mod weak_models;
 
 pub use anomaly::Anomaly;
 pub use check::{check, Analysis, CheckError, CheckOptions, Findings};

@@ -61,6 +61,9 @@ pub fn parse_events(
 
 /// Parses text into a validated history.
 pub fn parse_str(source: &str, text: &str, format: Option<Format>) -> Result<History, ParseError> {
+    if format.unwrap_or_else(|| Format::detect(text)) == Format::Jsonl {
+        return jsonl::parse_history(source, text);
+    }
     History::from_events(source, parse_events(source, text, format)?)
 }
 

@@ -17,4 +17,4 @@ pub mod txn;
 pub use error::{ParseError, ParseErrorKind};
 pub use event::{Event, EventType, Process};
 pub use format::{load_file, parse_str, Format};
-pub use op::{History, NemesisEvent, Op, OpId, Outcome};
+pub use op::{History, HistoryBuilder, NemesisEvent, Op, OpId, Outcome};

@@ -122,141 +122,11 @@ impl History {
     /// invocation while one is pending, an invocation by a process after it got `info`, or a
     /// completion whose `f` differs from its invocation's.
     pub fn from_events(source: &str, events: Vec<Event>) -> Result<History, ParseError> {
-        let mut ops: Vec<Op> = Vec::with_capacity(events.len() / 2 + 1);
-        let mut nemesis = Vec::new();
-        // process -> pending op id
-        let mut pending: HashMap<u64, OpId> = HashMap::new();
-        // processes that crashed (got info): line of the info
-        let mut crashed: HashMap<u64, usize> = HashMap::new();
-        let event_count = events.len();
-        let err =
-            |line: usize, msg: String| ParseError::new(source, line, ParseErrorKind::Sequence(msg));
-        for (pos, ev) in events.into_iter().enumerate() {
-            let index = ev.index.unwrap_or(pos as u64);
-            let p = match ev.process {
-                Process::Nemesis => {
-                    nemesis.push(NemesisEvent {
-                        pos,
-                        index,
-                        typ: ev.typ,
-                        f: ev.f,
-                        value: ev.value,
-                        time: ev.time,
-                        line: ev.line,
-                    });
-                    continue;
-                }
-                Process::Client(p) => p,
-            };
-            match ev.typ {
-                EventType::Invoke => {
-                    if let Some(&open) = pending.get(&p) {
-                        return Err(err(
-                            ev.line,
-                            format!(
-                                "process {p} invoked a second operation while its invocation on line {} is still pending",
-                                ops[open].invoke_line
-                            ),
-                        ));
-                    }
-                    if let Some(&info_line) = crashed.get(&p) {
-                        return Err(err(
-                            ev.line,
-                            format!(
-                                "process {p} invoked an operation after its operation completed with `info` on line {info_line}; a process whose operation is indeterminate must not invoke again"
-                            ),
-                        ));
-                    }
-                    let id = ops.len();
-                    pending.insert(p, id);
-                    ops.push(Op {
-                        id,
-                        index,
-                        complete_index: None,
-                        process: p,
-                        f: ev.f,
-                        outcome: Outcome::Info,
-                        value: ev.value,
-                        key: ev.key,
-                        invoke_pos: pos,
-                        complete_pos: None,
-                        invoke_time: ev.time,
-                        complete_time: None,
-                        node: ev.node,
-                        error: None,
-                        phase: ev.phase,
-                        invoke_line: ev.line,
-                        complete_line: None,
-                        extra: if ev.extra.is_empty() {
-                            None
-                        } else {
-                            Some(Box::new(ev.extra))
-                        },
-                    });
-                }
-                typ => {
-                    let Some(id) = pending.remove(&p) else {
-                        return Err(err(
-                            ev.line,
-                            format!(
-                                "`{}` completion for process {p} has no pending invocation",
-                                typ.as_str()
-                            ),
-                        ));
-                    };
-                    let op = &mut ops[id];
-                    if op.f != ev.f {
-                        return Err(err(
-                            ev.line,
-                            format!(
-                                "completion has f {:?} but process {p}'s pending invocation on line {} has f {:?}",
-                                ev.f, op.invoke_line, op.f
-                            ),
-                        ));
-                    }
-                    op.complete_pos = Some(pos);
-                    op.complete_index = Some(index);
-                    op.complete_time = ev.time;
-                    op.complete_line = Some(ev.line);
-                    op.error = ev.error;
-                    if ev.node.is_some() {
-                        op.node = ev.node;
-                    }
-                    if ev.phase.is_some() {
-                        op.phase = ev.phase;
-                    }
-                    if op.key.is_none() {
-                        op.key = ev.key;
-                    }
-                    if !ev.extra.is_empty() {
-                        let extra = op.extra.get_or_insert_with(Default::default);
-                        extra.extend(ev.extra);
-                    }
-                    match typ {
-                        EventType::Ok => {
-                            op.outcome = Outcome::Ok;
-                            op.value = ev.value;
-                        }
-                        EventType::Fail => {
-                            op.outcome = Outcome::Fail;
-                            if !ev.value.is_null() {
-                                op.value = ev.value;
-                            }
-                        }
-                        _ => {
-                            op.outcome = Outcome::Info;
-                            crashed.insert(p, ev.line);
-                        }
-                    }
-                }
-            }
+        let mut b = HistoryBuilder::with_capacity(source, events.len() / 2 + 1);
+        for ev in events {
+            b.push(ev)?;
         }
-        Ok(History {
-            source: source.to_string(),
-            ops,
-            nemesis,
-            event_count,
-        })
+        Ok(b.finish())
     }
 
     /// Ops whose `f` is `f`.
@@ -281,6 +151,187 @@ impl History {
             o.process,
             o.outcome.as_str()
         )
+    }
+}
+
+/// Pairs events into operations one at a time, as [`History::from_events`] does, so codecs can
+/// stream events into a history without holding them all in memory.
+#[derive(Debug)]
+pub struct HistoryBuilder {
+    source: String,
+    ops: Vec<Op>,
+    nemesis: Vec<NemesisEvent>,
+    /// process -> pending op id
+    pending: HashMap<u64, OpId>,
+    /// processes that crashed (got info): line of the info
+    crashed: HashMap<u64, usize>,
+    /// Position of the next event.
+    pos: usize,
+}
+
+fn seq_err(source: &str, line: usize, msg: String) -> ParseError {
+    ParseError::new(source, line, ParseErrorKind::Sequence(msg))
+}
+
+impl HistoryBuilder {
+    pub fn new(source: &str) -> HistoryBuilder {
+        HistoryBuilder::with_capacity(source, 0)
+    }
+
+    /// A builder with room for `ops` operations.
+    pub fn with_capacity(source: &str, ops: usize) -> HistoryBuilder {
+        HistoryBuilder {
+            source: source.to_string(),
+            ops: Vec::with_capacity(ops),
+            nemesis: Vec::new(),
+            pending: HashMap::new(),
+            crashed: HashMap::new(),
+            pos: 0,
+        }
+    }
+
+    /// Operations so far: the id the next invocation will get.
+    pub fn op_count(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Adds the next event (see [`History::from_events`] for the errors).
+    pub fn push(&mut self, ev: Event) -> Result<(), ParseError> {
+        let pos = self.pos;
+        self.pos += 1;
+        let index = ev.index.unwrap_or(pos as u64);
+        let p = match ev.process {
+            Process::Nemesis => {
+                self.nemesis.push(NemesisEvent {
+                    pos,
+                    index,
+                    typ: ev.typ,
+                    f: ev.f,
+                    value: ev.value,
+                    time: ev.time,
+                    line: ev.line,
+                });
+                return Ok(());
+            }
+            Process::Client(p) => p,
+        };
+        match ev.typ {
+            EventType::Invoke => {
+                if let Some(&open) = self.pending.get(&p) {
+                    return Err(seq_err(
+                            &self.source,
+                        ev.line,
+                        format!(
+                            "process {p} invoked a second operation while its invocation on line {} is still pending",
+                            self.ops[open].invoke_line
+                        ),
+                    ));
+                }
+                if let Some(&info_line) = self.crashed.get(&p) {
+                    return Err(seq_err(
+                            &self.source,
+                        ev.line,
+                        format!(
+                            "process {p} invoked an operation after its operation completed with `info` on line {info_line}; a process whose operation is indeterminate must not invoke again"
+                        ),
+                    ));
+                }
+                let id = self.ops.len();
+                self.pending.insert(p, id);
+                self.ops.push(Op {
+                    id,
+                    index,
+                    complete_index: None,
+                    process: p,
+                    f: ev.f,
+                    outcome: Outcome::Info,
+                    value: ev.value,
+                    key: ev.key,
+                    invoke_pos: pos,
+                    complete_pos: None,
+                    invoke_time: ev.time,
+                    complete_time: None,
+                    node: ev.node,
+                    error: None,
+                    phase: ev.phase,
+                    invoke_line: ev.line,
+                    complete_line: None,
+                    extra: if ev.extra.is_empty() {
+                        None
+                    } else {
+                        Some(Box::new(ev.extra))
+                    },
+                });
+            }
+            typ => {
+                let Some(id) = self.pending.remove(&p) else {
+                    return Err(seq_err(
+                        &self.source,
+                        ev.line,
+                        format!(
+                            "`{}` completion for process {p} has no pending invocation",
+                            typ.as_str()
+                        ),
+                    ));
+                };
+                let op = &mut self.ops[id];
+                if op.f != ev.f {
+                    return Err(seq_err(
+                            &self.source,
+                        ev.line,
+                        format!(
+                            "completion has f {:?} but process {p}'s pending invocation on line {} has f {:?}",
+                            ev.f, op.invoke_line, op.f
+                        ),
+                    ));
+                }
+                op.complete_pos = Some(pos);
+                op.complete_index = Some(index);
+                op.complete_time = ev.time;
+                op.complete_line = Some(ev.line);
+                op.error = ev.error;
+                if ev.node.is_some() {
+                    op.node = ev.node;
+                }
+                if ev.phase.is_some() {
+                    op.phase = ev.phase;
+                }
+                if op.key.is_none() {
+                    op.key = ev.key;
+                }
+                if !ev.extra.is_empty() {
+                    let extra = op.extra.get_or_insert_with(Default::default);
+                    extra.extend(ev.extra);
+                }
+                match typ {
+                    EventType::Ok => {
+                        op.outcome = Outcome::Ok;
+                        op.value = ev.value;
+                    }
+                    EventType::Fail => {
+                        op.outcome = Outcome::Fail;
+                        if !ev.value.is_null() {
+                            op.value = ev.value;
+                        }
+                    }
+                    _ => {
+                        op.outcome = Outcome::Info;
+                        self.crashed.insert(p, ev.line);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The history of the events pushed so far.
+    pub fn finish(self) -> History {
+        History {
+            source: self.source,
+            ops: self.ops,
+            nemesis: self.nemesis,
+            event_count: self.pos,
+        }
     }
 }
 

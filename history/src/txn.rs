@@ -5,6 +5,42 @@
 
 use serde_json::Value;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A fast hasher for integer keys (multiplicative, as in rustc's FxHasher, with a final mix):
+/// interning and element lookups are hot paths of checking, and the keys are ids and values
+/// from a history file, not adversarial input to a long-running service.
+#[derive(Default, Clone, Copy)]
+pub struct IntHasher(u64);
+
+impl Hasher for IntHasher {
+    fn finish(&self) -> u64 {
+        // A multiply leaves the low bits depending only on the input's low bits, and hash
+        // tables index by low bits: fold the high half in.
+        let z = self.0 ^ (self.0 >> 29);
+        z.wrapping_mul(0xbf58_476d_1ce4_e5b9) ^ (z >> 32)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(n as u64);
+    }
+    fn write_i64(&mut self, n: i64) {
+        self.write_u64(n as u64);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+}
+
+/// A `HashMap` with [`IntHasher`].
+pub type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntHasher>>;
 
 /// An interned key or value.
 pub type Id = u32;
@@ -12,7 +48,8 @@ pub type Id = u32;
 /// Maps JSON values (keys, appended elements, written values) to dense ids and back.
 #[derive(Debug, Default, Clone)]
 pub struct Interner {
-    ints: HashMap<i64, Id>,
+    ints: IntMap<i64, Id>,
+    strs: HashMap<String, Id>,
     others: HashMap<String, Id>,
     values: Vec<Value>,
 }
@@ -30,6 +67,16 @@ impl Interner {
             let id = self.values.len() as Id;
             self.values.push(v.clone());
             self.ints.insert(i, id);
+            return id;
+        }
+        if let Value::String(st) = v {
+            // Strings by their text, looked up without allocating.
+            if let Some(&id) = self.strs.get(st.as_str()) {
+                return id;
+            }
+            let id = self.values.len() as Id;
+            self.values.push(v.clone());
+            self.strs.insert(st.clone(), id);
             return id;
         }
         let s = v.to_string();
