@@ -8,6 +8,7 @@
 
 pub mod anomaly;
 pub mod check;
+pub mod linear;
 pub mod models;
 pub mod result;
 
