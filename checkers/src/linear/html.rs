@@ -49,11 +49,7 @@ pub fn render(h: &History, report: &Report) -> String {
             None => "History".to_string(),
         };
         let _ = writeln!(s, "<h2>{title}: not linearizable</h2>");
-        let _ = writeln!(
-            s,
-            "<p class=\"expl\">{}</p>",
-            esc(&witness::explain(h, w))
-        );
+        let _ = writeln!(s, "<p class=\"expl\">{}</p>", esc(&witness::explain(h, w)));
         draw(&mut s, h, &p.ops, w);
     }
     s.push_str("</body></html>\n");
@@ -72,7 +68,8 @@ fn draw(s: &mut String, h: &History, ops: &[usize], w: &witness::Witness) {
         .map(|(i, (o, _))| (*o, i + 1))
         .collect();
     let tried: HashMap<usize, &str> = w.tried.iter().map(|t| (t.op, t.what.as_str())).collect();
-    let prefix_what: HashMap<usize, &str> = w.prefix.iter().map(|(o, x)| (*o, x.as_str())).collect();
+    let prefix_what: HashMap<usize, &str> =
+        w.prefix.iter().map(|(o, x)| (*o, x.as_str())).collect();
     // Time axis: ranks of the event positions shown.
     let mut positions: Vec<usize> = Vec::new();
     for &o in shown {
@@ -113,7 +110,10 @@ fn draw(s: &mut String, h: &History, ops: &[usize], w: &witness::Witness) {
         );
     }
     let stuck = &h.ops[w.op];
-    if let Some(c) = stuck.complete_pos.filter(|_| stuck.outcome != Outcome::Info) {
+    if let Some(c) = stuck
+        .complete_pos
+        .filter(|_| stuck.outcome != Outcome::Info)
+    {
         let x = left + rank(c) * step + step / 2;
         let _ = writeln!(
             s,
@@ -150,7 +150,11 @@ fn draw(s: &mut String, h: &History, ops: &[usize], w: &witness::Witness) {
             op.f,
             op.outcome.as_str(),
             label,
-            if crashed { "; crashed: may take effect any time after its invocation" } else { "" }
+            if crashed {
+                "; crashed: may take effect any time after its invocation"
+            } else {
+                ""
+            }
         );
         let _ = writeln!(
             s,

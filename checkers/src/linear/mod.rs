@@ -19,7 +19,7 @@ use crate::check::{Analysis, CheckError, CheckOptions, Findings};
 use crate::result::Artifact;
 use history::{History, Op, OpId};
 use model::{ModelInfo, ModelKind};
-use search::{Budget, SearchOutcome, Spec};
+use search::{Budget, Limit, SearchOutcome, Spec};
 use serde_json::{json, Value};
 use specs::Prepared;
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,8 +36,10 @@ pub struct Linearizability;
 pub enum PartVerdict {
     Linearizable,
     Violation(Box<Witness>),
-    /// The time limit ran out before the search finished.
-    Exhausted,
+    /// The time limit (or the memory budget) ran out before the search finished.
+    Exhausted(Limit),
+    /// Not searched to the end: another key already proved the history nonlinearizable.
+    Skipped,
 }
 
 /// One partition's result.
@@ -141,6 +143,10 @@ fn default_initial(kind: ModelKind) -> Value {
     }
 }
 
+/// Search steps per key in the first pass. Keys still undecided after it are searched to the
+/// end only if no key was found nonlinearizable (one such key decides the verdict).
+const QUICK_STEPS: u64 = 200_000;
+
 /// Checks every partition of `h` and returns the per-partition results, in key order.
 pub fn check_history(h: &History, opts: &CheckOptions) -> Result<Report, CheckError> {
     let info = select_model(h, opts)?;
@@ -151,66 +157,102 @@ pub fn check_history(h: &History, opts: &CheckOptions) -> Result<Report, CheckEr
     let parts = partitions(h, info.per_key);
     let deadline = opts.time_limit.map(|d| Instant::now() + d);
     let cancel = AtomicBool::new(false);
-    let budget = Budget {
-        deadline,
-        cancel: &cancel,
-    };
-    let work = |i: usize| -> Result<PartResult, CheckError> {
-        let (key, ops) = &parts[i];
-        let (verdict, explored) = check_partition(&h.source, info, ops, &initial, &budget)?;
-        Ok(PartResult {
-            key: key.clone(),
-            ops: ops.iter().map(|o| o.id).collect(),
-            verdict,
-            explored,
+    let run = |indices: &[usize], max_steps: u64| {
+        let budget = Budget {
+            deadline,
+            cancel: &cancel,
+            max_steps,
+            max_cache_bytes: Budget::CACHE_BYTES,
+        };
+        in_parallel(&parts, indices, &cancel, |i| {
+            let (key, ops) = &parts[i];
+            let (verdict, explored) = check_partition(&h.source, info, ops, &initial, &budget)?;
+            Ok(PartResult {
+                key: key.clone(),
+                ops: ops.iter().map(|o| o.id).collect(),
+                verdict,
+                explored,
+            })
         })
     };
-    let total: usize = parts.iter().map(|(_, o)| o.len()).sum();
+    let all: Vec<usize> = (0..parts.len()).collect();
+    let mut results = run(&all, QUICK_STEPS)?;
+    let violated = results
+        .iter()
+        .any(|r| matches!(r.verdict, PartVerdict::Violation(_)));
+    let unfinished: Vec<usize> = all
+        .into_iter()
+        .filter(|&i| matches!(results[i].verdict, PartVerdict::Exhausted(Limit::Steps)))
+        .collect();
+    if violated {
+        for &i in &unfinished {
+            results[i].verdict = PartVerdict::Skipped;
+        }
+    } else if !unfinished.is_empty() {
+        let more = run(&unfinished, u64::MAX)?;
+        for (i, r) in unfinished.into_iter().zip(more) {
+            let explored = results[i].explored;
+            results[i] = PartResult {
+                explored: explored + r.explored,
+                ..r
+            };
+        }
+    }
+    Ok(Report {
+        model: info.name,
+        parts: results,
+    })
+}
+
+/// Runs `work` on the partitions `indices`, biggest first, one worker per core; results come
+/// back in the order of `indices`.
+fn in_parallel<T: Send>(
+    parts: &[(Option<Value>, Vec<&Op>)],
+    indices: &[usize],
+    cancel: &AtomicBool,
+    work: impl Fn(usize) -> Result<T, CheckError> + Sync,
+) -> Result<Vec<T>, CheckError> {
+    let total: usize = indices.iter().map(|&i| parts[i].1.len()).sum();
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(parts.len());
-    let mut results: Vec<Option<Result<PartResult, CheckError>>> = vec![None; parts.len()];
+        .min(indices.len());
+    let mut results: Vec<Option<Result<T, CheckError>>> = Vec::new();
+    results.resize_with(indices.len(), || None);
     if threads <= 1 || total < 256 {
-        for (i, r) in results.iter_mut().enumerate() {
-            *r = Some(work(i));
+        for (slot, &i) in results.iter_mut().zip(indices) {
+            *slot = Some(work(i));
         }
     } else {
-        // Biggest partitions first, handed out to one worker per core.
-        let mut order: Vec<usize> = (0..parts.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(parts[i].1.len()));
+        let mut order: Vec<usize> = (0..indices.len()).collect();
+        order.sort_by_key(|&k| std::cmp::Reverse(parts[indices[k]].1.len()));
         let next = AtomicUsize::new(0);
         let slots = Mutex::new(&mut results);
         std::thread::scope(|s| {
             for _ in 0..threads {
                 s.spawn(|| loop {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&i) = order.get(k) else { break };
-                    let r = work(i);
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(&k) = order.get(n) else { break };
+                    let r = work(indices[k]);
                     if r.is_err() {
                         cancel.store(true, Ordering::Relaxed);
                     }
                     if let Ok(mut slots) = slots.lock() {
-                        slots[i] = Some(r);
+                        slots[k] = Some(r);
                     }
                 });
             }
         });
     }
-    let mut out = Vec::with_capacity(parts.len());
-    for r in results {
-        match r {
-            Some(r) => out.push(r?),
-            None => {
-                return Err(CheckError::Usage(
+    results
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| {
+                Err(CheckError::Usage(
                     "internal error: a linearizability worker stopped without a result".into(),
                 ))
-            }
-        }
-    }
-    Ok(Report {
-        model: info.name,
-        parts: out,
-    })
+            })
+        })
+        .collect()
 }
 
 fn check_partition(
@@ -223,7 +265,12 @@ fn check_partition(
     let key = ops.first().and_then(|o| o.key.clone());
     let m = info.name;
     Ok(match info.kind {
-        ModelKind::Register => solve(specs::register(source, ops, initial, false)?, m, key, budget),
+        ModelKind::Register => solve(
+            specs::register(source, ops, initial, false)?,
+            m,
+            key,
+            budget,
+        ),
         ModelKind::CasRegister => {
             solve(specs::register(source, ops, initial, true)?, m, key, budget)
         }
@@ -234,9 +281,12 @@ fn check_partition(
         ModelKind::UnorderedQueue => {
             solve(specs::queue(source, ops, initial, false)?, m, key, budget)
         }
-        ModelKind::MultiRegister => {
-            solve(specs::multi_register(source, ops, initial)?, m, None, budget)
-        }
+        ModelKind::MultiRegister => solve(
+            specs::multi_register(source, ops, initial)?,
+            m,
+            None,
+            budget,
+        ),
     })
 }
 
@@ -248,7 +298,7 @@ fn solve<M: Spec>(
 ) -> (PartVerdict, u64) {
     match search::search(&p.spec, p.init.clone(), &p.calls, budget) {
         SearchOutcome::Linearizable { explored } => (PartVerdict::Linearizable, explored),
-        SearchOutcome::Exhausted { explored } => (PartVerdict::Exhausted, explored),
+        SearchOutcome::Exhausted { explored, limit } => (PartVerdict::Exhausted(limit), explored),
         SearchOutcome::Violation { stuck, explored } => {
             let what = |c: usize| p.spec.show_input(&p.calls[c].input);
             let w = Witness {
@@ -284,6 +334,8 @@ fn solve<M: Spec>(
 pub fn record(h: &History, report: &Report, out: &mut Findings) {
     let mut violations = 0;
     let mut exhausted = Vec::new();
+    let mut skipped = 0;
+    let mut out_of_memory = false;
     let mut explored = 0u64;
     for p in &report.parts {
         explored += p.explored;
@@ -293,21 +345,31 @@ pub fn record(h: &History, report: &Report, out: &mut Findings) {
                 violations += 1;
                 out.add(witness::to_anomaly(h, w));
             }
-            PartVerdict::Exhausted => exhausted.push(p),
+            PartVerdict::Exhausted(limit) => {
+                out_of_memory |= *limit == Limit::Memory;
+                exhausted.push(p);
+            }
+            PartVerdict::Skipped => skipped += 1,
         }
     }
     if !exhausted.is_empty() {
         let keys: Vec<String> = exhausted
             .iter()
             .take(5)
-            .map(|p| p.key.as_ref().map_or("(no key)".to_string(), |k| k.to_string()))
+            .map(|p| {
+                p.key
+                    .as_ref()
+                    .map_or("(no key)".to_string(), |k| k.to_string())
+            })
             .collect();
         out.unknown_reasons.push(format!(
-            "the linearizability search ran out of its time limit on {} of {} keys ({}{}) before deciding; raise --time-limit",
+            "the linearizability search ran out of its {} on {} of {} keys ({}{}) before deciding; {}",
+            if out_of_memory { "memory budget (2 GiB of explored states)" } else { "time limit" },
             exhausted.len(),
             report.parts.len(),
             keys.join(", "),
-            if exhausted.len() > 5 { ", ..." } else { "" }
+            if exhausted.len() > 5 { ", ..." } else { "" },
+            if out_of_memory { "check fewer concurrent operations per key" } else { "raise --time-limit" }
         ));
     }
     out.stats.insert(
@@ -317,6 +379,7 @@ pub fn record(h: &History, report: &Report, out: &mut Findings) {
             "keys": report.parts.len(),
             "nonlinearizable_keys": violations,
             "undecided_keys": exhausted.len(),
+            "skipped_keys": skipped,
             "search_steps": explored,
         }),
     );

@@ -7,7 +7,8 @@
 //! linearized set is a bitset whose hash is kept incrementally (Zobrist), and the cache stores
 //! bitsets in one arena, so the inner loop does not allocate (except to store a new state).
 //!
-//! Indeterminate ops (crashed, `info`) return at the end of the history. Two pending crashed
+//! Indeterminate ops (crashed, `info`) return at the end of the history, and need not be
+//! linearized at all: once every completed op is, the search succeeds. Two pending crashed
 //! ops with the same input are interchangeable, so only the first of such a group is tried
 //! (symmetry reduction).
 
@@ -45,11 +46,34 @@ pub struct Call<I> {
 pub struct Budget<'a> {
     pub deadline: Option<Instant>,
     pub cancel: &'a AtomicBool,
+    /// Search steps allowed (`u64::MAX`: no limit).
+    pub max_steps: u64,
+    /// Bytes the cache of explored states may take.
+    pub max_cache_bytes: usize,
+}
+
+/// Which limit stopped a search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    Time,
+    Steps,
+    Memory,
 }
 
 impl Budget<'_> {
-    fn exhausted(&self) -> bool {
-        self.cancel.load(Ordering::Relaxed) || self.deadline.is_some_and(|d| Instant::now() >= d)
+    /// Default cache budget: 2 GiB of explored (linearized set, state) pairs.
+    pub const CACHE_BYTES: usize = 2 << 30;
+
+    fn exhausted(&self, steps: u64) -> Option<Limit> {
+        if steps >= self.max_steps {
+            Some(Limit::Steps)
+        } else if self.cancel.load(Ordering::Relaxed)
+            || self.deadline.is_some_and(|d| Instant::now() >= d)
+        {
+            Some(Limit::Time)
+        } else {
+            None
+        }
     }
 }
 
@@ -80,7 +104,7 @@ pub struct Stuck {
 pub enum SearchOutcome {
     Linearizable { explored: u64 },
     Violation { stuck: Box<Stuck>, explored: u64 },
-    Exhausted { explored: u64 },
+    Exhausted { explored: u64, limit: Limit },
 }
 
 const NIL: u32 = u32::MAX;
@@ -148,6 +172,11 @@ struct Cache<S> {
 }
 
 impl<S: Eq + Clone> Cache<S> {
+    /// Approximate bytes held.
+    fn bytes(&self) -> usize {
+        self.bits.len() * 8 + self.states.len() * (std::mem::size_of::<S>() + 12)
+    }
+
     fn new(words: usize) -> Self {
         Cache {
             heads: HashMap::default(),
@@ -287,8 +316,15 @@ pub fn search<M: Spec>(
 
     while next[HEAD] != NIL {
         explored += 1;
-        if explored & 0x3ff == 0 && budget.exhausted() {
-            return SearchOutcome::Exhausted { explored };
+        if explored & 0x3ff == 0 {
+            let limit = if cache.bytes() > budget.max_cache_bytes {
+                Some(Limit::Memory)
+            } else {
+                budget.exhausted(explored)
+            };
+            if let Some(limit) = limit {
+                return SearchOutcome::Exhausted { explored, limit };
+            }
         }
         let node = entry as usize;
         let kd = kind[node];
@@ -316,8 +352,13 @@ pub fn search<M: Spec>(
             }
             entry = next[node];
         } else {
-            // The op returning here was not linearized in time: backtrack.
             let stuck_op = (kd & !RET) as usize;
+            // Open ops return last: reaching one means every op that completed is linearized,
+            // and the open ones left may simply not have taken effect.
+            if calls[stuck_op].ret_pos == usize::MAX {
+                return SearchOutcome::Linearizable { explored };
+            }
+            // The op returning here was not linearized in time: backtrack.
             if best.is_none() || stack.len() > best_depth {
                 best_depth = stack.len();
                 best = Some(witness(
@@ -427,6 +468,8 @@ mod tests {
             &Budget {
                 deadline: None,
                 cancel: &cancel,
+                max_steps: u64::MAX,
+                max_cache_bytes: Budget::CACHE_BYTES,
             },
         )
     }
@@ -504,6 +547,8 @@ mod tests {
             &Budget {
                 deadline: None,
                 cancel: &cancel,
+                max_steps: u64::MAX,
+                max_cache_bytes: Budget::CACHE_BYTES,
             },
         );
         assert!(matches!(out, SearchOutcome::Exhausted { .. }));

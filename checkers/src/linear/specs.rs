@@ -142,7 +142,11 @@ pub fn register(
     initial: &Value,
     allow_cas: bool,
 ) -> Result<Prepared<RegisterSpec>, CheckError> {
-    let model = if allow_cas { "cas-register" } else { "register" };
+    let model = if allow_cas {
+        "cas-register"
+    } else {
+        "register"
+    };
     let mut b: Builder<RegOp> = Builder::new(source);
     // Pass 1: which values are observed.
     let mut values = Interner::new();
@@ -162,7 +166,10 @@ pub fn register(
             "read" | "write" => {}
             "cas" if allow_cas => {
                 let (e, _) = cas_pair(op).ok_or_else(|| {
-                    b.bad(op, format!("a cas value must be [expected, new], found {}", op.value))
+                    b.bad(
+                        op,
+                        format!("a cas value must be [expected, new], found {}", op.value),
+                    )
                 })?;
                 observe(&mut values, e, &mut observed);
                 has_cas_fail |= op.outcome == Outcome::Fail;
@@ -320,7 +327,11 @@ impl Spec for MutexSpec {
     }
 }
 
-pub fn mutex(source: &str, ops: &[&Op], initial: &Value) -> Result<Prepared<MutexSpec>, CheckError> {
+pub fn mutex(
+    source: &str,
+    ops: &[&Op],
+    initial: &Value,
+) -> Result<Prepared<MutexSpec>, CheckError> {
     let mut b: Builder<MutexOp> = Builder::new(source);
     for op in ops {
         match (op.f.as_str(), op.outcome) {
@@ -393,7 +404,10 @@ pub fn set(source: &str, ops: &[&Op], initial: &Value) -> Result<Prepared<SetSpe
         match v {
             Value::Array(a) => Ok(a.clone()),
             Value::Null => Ok(Vec::new()),
-            other => Err(b.bad(op, format!("a set read must return a list of elements, found {other}"))),
+            other => Err(b.bad(
+                op,
+                format!("a set read must return a list of elements, found {other}"),
+            )),
         }
     };
     // Intern every element first so bitsets have their final width.
@@ -529,7 +543,11 @@ pub fn queue(
     initial: &Value,
     fifo: bool,
 ) -> Result<Prepared<QueueSpec>, CheckError> {
-    let model = if fifo { "fifo-queue" } else { "unordered-queue" };
+    let model = if fifo {
+        "fifo-queue"
+    } else {
+        "unordered-queue"
+    };
     let mut b: Builder<QueueOp> = Builder::new(source);
     let mut values = Interner::new();
     for op in ops {
@@ -607,14 +625,18 @@ impl Spec for MultiSpec {
         format!("{{{}}}", xs.join(", "))
     }
     fn show_input(&self, i: &MultiOp) -> String {
-        let xs: Vec<String> = i
-            .0
-            .iter()
-            .map(|&(w, k, v)| {
-                let v = v.map_or("?".to_string(), |v| self.values.show(v));
-                format!("{} {} {}", if w { "write" } else { "read" }, self.keys.show(k), v)
-            })
-            .collect();
+        let xs: Vec<String> =
+            i.0.iter()
+                .map(|&(w, k, v)| {
+                    let v = v.map_or("?".to_string(), |v| self.values.show(v));
+                    format!(
+                        "{} {} {}",
+                        if w { "write" } else { "read" },
+                        self.keys.show(k),
+                        v
+                    )
+                })
+                .collect();
         format!("txn [{}]", xs.join(", "))
     }
 }
@@ -637,7 +659,13 @@ pub fn multi_register(
             continue;
         }
         let Value::Array(mops) = &op.value else {
-            return Err(b.bad(op, format!("a txn value must be a list of micro-ops, found {}", op.value)));
+            return Err(b.bad(
+                op,
+                format!(
+                    "a txn value must be a list of micro-ops, found {}",
+                    op.value
+                ),
+            ));
         };
         let mut out = Vec::with_capacity(mops.len());
         for m in mops {
@@ -651,7 +679,11 @@ pub fn multi_register(
                 _ => return Err(b.bad(op, format!("micro-op f must be read or write, found {f}"))),
             };
             let reads_nothing = !write && (v.is_null() || op.outcome == Outcome::Info);
-            let v = if reads_nothing { None } else { Some(values.intern(v)) };
+            let v = if reads_nothing {
+                None
+            } else {
+                Some(values.intern(v))
+            };
             out.push((write, keys.intern(k), v));
         }
         parsed.push((*op, out));
@@ -666,4 +698,3 @@ pub fn multi_register(
         calls: b.calls,
     })
 }
-

@@ -38,14 +38,22 @@ pub struct Witness {
 
 fn op_line(o: &Op) -> String {
     match (o.outcome, o.complete_line) {
-        (Outcome::Info, _) | (_, None) => format!("invoked on line {}, never completed", o.invoke_line),
+        (Outcome::Info, _) | (_, None) => {
+            format!("invoked on line {}, never completed", o.invoke_line)
+        }
         (_, Some(c)) => format!("lines {}-{}", o.invoke_line, c),
     }
 }
 
 fn who(h: &History, id: OpId, what: &str) -> String {
     let o = &h.ops[id];
-    format!("op {} (process {}, {}, {})", o.index, o.process, what, op_line(o))
+    format!(
+        "op {} (process {}, {}, {})",
+        o.index,
+        o.process,
+        what,
+        op_line(o)
+    )
 }
 
 /// The explanation in plain sentences.
@@ -65,7 +73,11 @@ pub fn explain(h: &History, w: &Witness) -> String {
     );
     match w.prefix.last() {
         None => {
-            let _ = write!(s, "No op can be placed first: from the initial state {}, ", w.state);
+            let _ = write!(
+                s,
+                "No op can be placed first: from the initial state {}, ",
+                w.state
+            );
         }
         Some((last, what)) => {
             let _ = write!(
@@ -98,7 +110,10 @@ pub fn explain(h: &History, w: &Witness) -> String {
     }
     let others: Vec<&TriedOp> = w.tried.iter().filter(|t| t.op != w.op).collect();
     if !others.is_empty() {
-        let _ = write!(s, "The concurrent ops that could have gone first were tried:");
+        let _ = write!(
+            s,
+            "The concurrent ops that could have gone first were tried:"
+        );
         for t in others.iter().take(8) {
             let o = &h.ops[t.op];
             match &t.leads_to {
