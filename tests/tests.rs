@@ -3,3 +3,5 @@
 mod util;
 
 mod check;
+mod linearizability;
+mod porcupine;

@@ -27,6 +27,16 @@ pub trait Spec: Sync {
     fn show_state(&self, s: &Self::State) -> String;
     /// The operation for people ("read 3", "cas 1 -> 2").
     fn show_input(&self, input: &Self::Input) -> String;
+    /// The state `s` reached from `init` through `path`, for people. Models whose state
+    /// merges values no observation can tell apart override this to name the real value.
+    fn show_state_after(
+        &self,
+        _init: &Self::State,
+        _path: &[&Self::Input],
+        s: &Self::State,
+    ) -> String {
+        self.show_state(s)
+    }
 }
 
 /// One operation of a partition, ready for the search.
@@ -283,7 +293,7 @@ pub fn search<M: Spec>(
     let mut bits = vec![0u64; words];
     let mut zob: u64 = 0;
     let mut cache: Cache<M::State> = Cache::new(words);
-    let mut state = init;
+    let mut state = init.clone();
     // Stack of (call index, state before it).
     let mut stack: Vec<(usize, M::State)> = Vec::new();
     let mut best: Option<Stuck> = None;
@@ -362,7 +372,7 @@ pub fn search<M: Spec>(
             if best.is_none() || stack.len() > best_depth {
                 best_depth = stack.len();
                 best = Some(witness(
-                    spec, &state, &stack, calls, stuck_op, &next, &kind, node,
+                    spec, &init, &state, &stack, calls, stuck_op, &next, &kind, node,
                 ));
             }
             let Some((c, old)) = stack.pop() else {
@@ -391,6 +401,7 @@ pub fn search<M: Spec>(
 #[allow(clippy::too_many_arguments)]
 fn witness<M: Spec>(
     spec: &M,
+    init: &M::State,
     state: &M::State,
     stack: &[(usize, M::State)],
     calls: &[Call<M::Input>],
@@ -399,6 +410,7 @@ fn witness<M: Spec>(
     kind: &[u32],
     upto: usize,
 ) -> Stuck {
+    let mut path: Vec<&M::Input> = stack.iter().map(|(c, _)| &calls[*c].input).collect();
     let mut tried = Vec::new();
     let mut e = next[HEAD];
     while e != NIL && e as usize != upto {
@@ -407,7 +419,12 @@ fn witness<M: Spec>(
             let c = kd as usize;
             let t = match spec.step(state, &calls[c].input) {
                 None => Tried::Rejected,
-                Some(s) => Tried::DeadEnd(spec.show_state(&s)),
+                Some(s) => {
+                    path.push(&calls[c].input);
+                    let shown = spec.show_state_after(init, &path, &s);
+                    path.pop();
+                    Tried::DeadEnd(shown)
+                }
             };
             tried.push((c, t));
         }
@@ -415,7 +432,7 @@ fn witness<M: Spec>(
     }
     Stuck {
         prefix: stack.iter().map(|(c, _)| *c).collect(),
-        state: spec.show_state(state),
+        state: spec.show_state_after(init, &path, state),
         op: stuck_op,
         tried,
     }

@@ -127,6 +127,20 @@ impl Spec for RegisterSpec {
             ),
         }
     }
+    fn show_state_after(&self, init: &u32, path: &[&RegOp], s: &u32) -> String {
+        if *s != self.unobserved {
+            return self.show(*s);
+        }
+        // Replay with the values as written to name the one the register holds.
+        let mut cur = *init;
+        for i in path {
+            match **i {
+                RegOp::Write(_, w) | RegOp::Cas(_, _, w) => cur = w,
+                RegOp::Read(_) | RegOp::CasFail(..) => {}
+            }
+        }
+        self.values.show(cur)
+    }
 }
 
 fn cas_pair<'v>(op: &'v Op) -> Option<(&'v Value, &'v Value)> {
