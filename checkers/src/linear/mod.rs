@@ -118,7 +118,7 @@ pub fn select_model(h: &History, opts: &CheckOptions) -> Result<&'static ModelIn
 }
 
 /// Splits ops by independent key (or keeps them together for models that span keys).
-fn partitions<'h>(h: &'h History, per_key: bool) -> Vec<(Option<Value>, Vec<&'h Op>)> {
+fn partitions(h: &History, per_key: bool) -> Vec<(Option<Value>, Vec<&Op>)> {
     if !per_key {
         return vec![(None, h.ops.iter().collect())];
     }

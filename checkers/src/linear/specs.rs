@@ -143,7 +143,7 @@ impl Spec for RegisterSpec {
     }
 }
 
-fn cas_pair<'v>(op: &'v Op) -> Option<(&'v Value, &'v Value)> {
+fn cas_pair(op: &Op) -> Option<(&Value, &Value)> {
     match &op.value {
         Value::Array(a) if a.len() == 2 => Some((&a[0], &a[1])),
         _ => None,
