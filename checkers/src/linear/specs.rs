@@ -34,12 +34,14 @@ impl<'a, I> Builder<'a, I> {
         }
     }
     fn push(&mut self, op: &Op, input: I) {
+        let class_key = format!("{}\u{0}{}", op.f, op.value);
+        self.push_class(op, input, class_key);
+    }
+    /// Like `push`, with the key that makes two open ops interchangeable (their model input).
+    fn push_class(&mut self, op: &Op, input: I, class_key: String) {
         let class = if op.outcome == Outcome::Info {
             let n = self.classes.len() as u32;
-            *self
-                .classes
-                .entry(format!("{}\u{0}{}", op.f, op.value))
-                .or_insert(n)
+            *self.classes.entry(class_key).or_insert(n)
         } else {
             u32::MAX
         };
@@ -218,7 +220,7 @@ pub fn register(
                 if crashed && v == unobserved && !has_cas_fail {
                     continue;
                 }
-                b.push(op, RegOp::Write(v, w));
+                b.push_class(op, RegOp::Write(v, w), format!("w{v}"));
             }
             ("cas", outcome) => {
                 let (e, n) = cas_pair(op).unwrap_or((&Value::Null, &Value::Null));
@@ -230,7 +232,7 @@ pub fn register(
                     if crashed && n == unobserved && !has_cas_fail {
                         continue;
                     }
-                    b.push(op, RegOp::Cas(e, n, w));
+                    b.push_class(op, RegOp::Cas(e, n, w), format!("c{e},{n}"));
                 }
             }
             _ => return Err(b.unknown_f(op, model)),
