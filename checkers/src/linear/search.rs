@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// A sequential specification: a state and a step function.
-pub trait Spec: Sync {
+pub trait Spec {
     type State: Clone + Eq + Hash + Send;
     type Input: Send + Sync;
     /// The state after applying `input` in state `s`, or `None` if the model forbids it.
@@ -139,7 +139,7 @@ impl Hasher for Identity {
 
 /// A small fast hasher for states (FxHash-style).
 #[derive(Default)]
-struct Fx(u64);
+pub struct Fx(u64);
 const FX_K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 impl Hasher for Fx {
     fn finish(&self) -> u64 {

@@ -249,38 +249,78 @@ pub fn register(
 // ---------------------------------------------------------------------------------------------
 // kv (Porcupine's string key-value model)
 
-#[derive(Debug, Clone)]
+/// Kv ops on interned strings.
+#[derive(Debug, Clone, Copy)]
 pub enum KvOp {
-    Get(String),
-    Put(String),
-    Append(String),
+    Get(u32),
+    Put(u32),
+    Append(u32),
 }
 
-pub struct KvSpec;
+/// Strings seen so far and the memo of appends, so a step does not allocate once its
+/// result was seen.
+#[derive(Default)]
+struct Strings {
+    /// Hash of the text -> ids with that hash.
+    ids: FastMap<u64, Vec<u32>>,
+    text: Vec<String>,
+    appends: FastMap<(u32, u32), u32>,
+}
+
+type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<super::search::Fx>>;
+
+impl Strings {
+    fn intern(&mut self, s: &str) -> u32 {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let h = BuildHasherDefault::<super::search::Fx>::default().hash_one(s);
+        let ids = self.ids.entry(h).or_default();
+        if let Some(&id) = ids.iter().find(|&&id| self.text[id as usize] == s) {
+            return id;
+        }
+        let id = self.text.len() as u32;
+        self.text.push(s.to_string());
+        ids.push(id);
+        id
+    }
+}
+
+pub struct KvSpec {
+    strings: std::cell::RefCell<Strings>,
+}
+
+impl KvSpec {
+    fn text(&self, id: u32) -> String {
+        self.strings.borrow().text[id as usize].clone()
+    }
+}
 
 impl Spec for KvSpec {
-    type State = String;
+    type State = u32;
     type Input = KvOp;
-    fn step(&self, s: &String, i: &KvOp) -> Option<String> {
-        match i {
-            KvOp::Get(v) => (v == s).then(|| s.clone()),
-            KvOp::Put(v) => Some(v.clone()),
+    fn step(&self, s: &u32, i: &KvOp) -> Option<u32> {
+        match *i {
+            KvOp::Get(v) => (v == *s).then_some(v),
+            KvOp::Put(v) => Some(v),
             KvOp::Append(v) => {
-                let mut n = String::with_capacity(s.len() + v.len());
-                n.push_str(s);
-                n.push_str(v);
-                Some(n)
+                let mut t = self.strings.borrow_mut();
+                if let Some(&id) = t.appends.get(&(*s, v)) {
+                    return Some(id);
+                }
+                let joined = format!("{}{}", t.text[*s as usize], t.text[v as usize]);
+                let id = t.intern(&joined);
+                t.appends.insert((*s, v), id);
+                Some(id)
             }
         }
     }
-    fn show_state(&self, s: &String) -> String {
-        format!("{s:?}")
+    fn show_state(&self, s: &u32) -> String {
+        format!("{:?}", self.text(*s))
     }
     fn show_input(&self, i: &KvOp) -> String {
-        match i {
-            KvOp::Get(v) => format!("get {v:?}"),
-            KvOp::Put(v) => format!("put {v:?}"),
-            KvOp::Append(v) => format!("append {v:?}"),
+        match *i {
+            KvOp::Get(v) => format!("get {:?}", self.text(v)),
+            KvOp::Put(v) => format!("put {:?}", self.text(v)),
+            KvOp::Append(v) => format!("append {:?}", self.text(v)),
         }
     }
 }
@@ -295,8 +335,9 @@ fn as_text(v: &Value) -> String {
 
 pub fn kv(source: &str, ops: &[&Op], initial: &Value) -> Result<Prepared<KvSpec>, CheckError> {
     let mut b: Builder<KvOp> = Builder::new(source);
+    let mut strings = Strings::default();
     for op in ops {
-        let v = as_text(&op.value);
+        let v = strings.intern(&as_text(&op.value));
         match (op.f.as_str(), op.outcome) {
             ("get", Outcome::Ok) => b.push(op, KvOp::Get(v)),
             ("get", _) | (_, Outcome::Fail) => {}
@@ -305,9 +346,12 @@ pub fn kv(source: &str, ops: &[&Op], initial: &Value) -> Result<Prepared<KvSpec>
             _ => return Err(b.unknown_f(op, "kv")),
         }
     }
+    let init = strings.intern(&as_text(initial));
     Ok(Prepared {
-        spec: KvSpec,
-        init: as_text(initial),
+        spec: KvSpec {
+            strings: std::cell::RefCell::new(strings),
+        },
+        init,
         calls: b.calls,
     })
 }

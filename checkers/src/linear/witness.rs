@@ -108,6 +108,10 @@ pub fn explain(h: &History, w: &Witness) -> String {
             );
         }
     }
+    let _ = write!(
+        s,
+        "The search tried every order the real-time constraints allow; this is the one that got furthest. "
+    );
     let others: Vec<&TriedOp> = w.tried.iter().filter(|t| t.op != w.op).collect();
     if !others.is_empty() {
         let _ = write!(
@@ -139,7 +143,7 @@ pub fn explain(h: &History, w: &Witness) -> String {
         s.pop();
         s.push('.');
     }
-    s
+    s.trim_end().to_string()
 }
 
 /// The anomaly: the failing op first, then the concurrent ops tried.
