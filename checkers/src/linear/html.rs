@@ -92,12 +92,12 @@ fn draw(s: &mut String, h: &History, ops: &[usize], w: &witness::Witness) {
     for (i, v) in lanes.values_mut().enumerate() {
         *v = i;
     }
-    let (step, lane_h, left) = (14usize, 22usize, 90usize);
+    let (step, lane_h, left) = (22usize, 22usize, 90usize);
     let width = left + (end + 1) * step;
     let height = lanes.len() * lane_h + 30;
     let _ = writeln!(
         s,
-        "<div class=\"scroll\"><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\">"
+        "<div class=\"scroll\"><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"10\">"
     );
     for (p, &i) in &lanes {
         let y = 20 + i * lane_h;
@@ -158,8 +158,15 @@ fn draw(s: &mut String, h: &History, ops: &[usize], w: &witness::Witness) {
         );
         let _ = writeln!(
             s,
-            "<g><rect class=\"op {class}{}\" x=\"{x0}\" y=\"{y}\" width=\"{}\" height=\"{}\" rx=\"3\"><title>{}</title></rect><text x=\"{}\" y=\"{}\">{}</text></g>",
+            "<g><rect class=\"op {class}{}\" fill=\"{}\" stroke=\"#555\"{} x=\"{x0}\" y=\"{y}\" width=\"{}\" height=\"{}\" rx=\"3\"><title>{}</title></rect><text x=\"{}\" y=\"{}\">{}</text></g>",
             if crashed { " crashed" } else { "" },
+            match class {
+                "stuck" => "#f25c54",
+                "prefix" => "#9be39b",
+                "tried" => "#ffb347",
+                _ => "#dddddd",
+            },
+            if crashed { " stroke-dasharray=\"4 3\" fill-opacity=\"0.5\"" } else { "" },
             x1.saturating_sub(x0).max(4),
             lane_h - 6,
             esc(&tip),

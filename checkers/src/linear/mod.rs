@@ -361,20 +361,20 @@ pub fn record(h: &History, report: &Report, out: &mut Findings) {
     if !exhausted.is_empty() {
         let keys: Vec<String> = exhausted
             .iter()
+            .filter_map(|p| p.key.as_ref().map(|k| k.to_string()))
             .take(5)
-            .map(|p| {
-                p.key
-                    .as_ref()
-                    .map_or("(no key)".to_string(), |k| k.to_string())
-            })
             .collect();
+        let which = if keys.is_empty() {
+            String::new()
+        } else {
+            let more = if exhausted.len() > 5 { ", ..." } else { "" };
+            format!(" (key {}{more})", keys.join(", "))
+        };
         out.unknown_reasons.push(format!(
-            "the linearizability search ran out of its {} on {} of {} keys ({}{}) before deciding; {}",
+            "the linearizability search ran out of its {} on {} of {} keys{which} before deciding; {}",
             if out_of_memory { "memory budget (2 GiB of explored states)" } else { "time limit" },
             exhausted.len(),
             report.parts.len(),
-            keys.join(", "),
-            if exhausted.len() > 5 { ", ..." } else { "" },
             if out_of_memory { "check fewer concurrent operations per key" } else { "raise --time-limit" }
         ));
     }
