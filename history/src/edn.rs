@@ -81,11 +81,15 @@ pub fn read_value(text: &str) -> Result<Value, (usize, String)> {
 
 type RResult<T> = Result<T, (usize, String)>;
 
+/// Nesting deeper than this is refused (instead of overflowing the stack).
+const MAX_DEPTH: usize = 256;
+
 struct Reader<'a> {
     b: &'a [u8],
     s: &'a str,
     pos: usize,
     line: usize,
+    depth: usize,
 }
 
 fn is_delim(c: u8) -> bool {
@@ -103,6 +107,7 @@ impl<'a> Reader<'a> {
             s,
             pos: 0,
             line: 1,
+            depth: 0,
         }
     }
 
@@ -147,6 +152,16 @@ impl<'a> Reader<'a> {
     }
 
     fn value(&mut self) -> RResult<Value> {
+        if self.depth >= MAX_DEPTH {
+            return Err((self.line, format!("nested deeper than {MAX_DEPTH} levels")));
+        }
+        self.depth += 1;
+        let r = self.value_inner();
+        self.depth -= 1;
+        r
+    }
+
+    fn value_inner(&mut self) -> RResult<Value> {
         let line = self.line;
         let Some(c) = self.peek() else {
             return Err((line, "unexpected end of input, expected a value".into()));
@@ -417,5 +432,10 @@ mod tests {
         assert!(e.to_string().contains("never closed"), "{e}");
         let e = parse("b.edn", "{:process 0 :type}").unwrap_err();
         assert!(e.to_string().contains("even number"), "{e}");
+        let deep = format!("{{:process 0 :value {}}}", "[".repeat(100_000));
+        let e = parse("b.edn", &deep).unwrap_err();
+        assert!(e.to_string().contains("nested deeper"), "{e}");
+        let e = parse("b.edn", &"#a ".repeat(100_000)).unwrap_err();
+        assert!(e.to_string().contains("nested deeper"), "{e}");
     }
 }
