@@ -131,8 +131,13 @@ impl<'a> Reader<'a> {
                 }
             } else if c == b'#' && self.b.get(self.pos + 1) == Some(&b'_') {
                 self.pos += 2;
-                self.skip_ws()?;
-                self.value()?;
+                if self.depth >= MAX_DEPTH {
+                    return Err((self.line, format!("nested deeper than {MAX_DEPTH} levels")));
+                }
+                self.depth += 1;
+                let r = self.skip_ws().and_then(|_| self.value().map(|_| ()));
+                self.depth -= 1;
+                r?;
             } else {
                 break;
             }
@@ -434,6 +439,8 @@ mod tests {
         assert!(e.to_string().contains("even number"), "{e}");
         let deep = format!("{{:process 0 :value {}}}", "[".repeat(100_000));
         let e = parse("b.edn", &deep).unwrap_err();
+        assert!(e.to_string().contains("nested deeper"), "{e}");
+        let e = parse("b.edn", &"#_ ".repeat(100_000)).unwrap_err();
         assert!(e.to_string().contains("nested deeper"), "{e}");
         let e = parse("b.edn", &"#a ".repeat(100_000)).unwrap_err();
         assert!(e.to_string().contains("nested deeper"), "{e}");
