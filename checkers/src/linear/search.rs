@@ -296,8 +296,11 @@ pub fn search<M: Spec>(
     let mut state = init.clone();
     // Stack of (call index, state before it).
     let mut stack: Vec<(usize, M::State)> = Vec::new();
-    let mut best: Option<Stuck> = None;
-    let mut best_depth = 0usize;
+    // The deepest failure so far. Its prefix is kept incrementally: entries below `low` (the
+    // lowest the stack has been since the last record) have not changed.
+    let mut best: Option<Deepest<M::State>> = None;
+    let mut best_prefix: Vec<usize> = Vec::new();
+    let mut low = 0usize;
     let mut explored: u64 = 0;
     let mut entry = next[HEAD];
 
@@ -369,15 +372,22 @@ pub fn search<M: Spec>(
                 return SearchOutcome::Linearizable { explored };
             }
             // The op returning here was not linearized in time: backtrack.
-            if best.is_none() || stack.len() > best_depth {
-                best_depth = stack.len();
-                best = Some(witness(
-                    spec, &init, &state, &stack, calls, stuck_op, &next, &kind, node,
+            let deeper = match &best {
+                None => true,
+                Some(b) => stack.len() > b.depth,
+            };
+            if deeper {
+                best_prefix.truncate(low);
+                best_prefix.extend(stack[low..].iter().map(|(c, _)| *c));
+                low = stack.len();
+                best = Some(deepest(
+                    spec, &state, &stack, calls, stuck_op, &next, &kind, node,
                 ));
             }
             let Some((c, old)) = stack.pop() else {
                 break;
             };
+            low = low.min(stack.len());
             state = old;
             bits[c / 64] &= !(1 << (c % 64));
             zob ^= keys[c];
@@ -389,19 +399,27 @@ pub fn search<M: Spec>(
         return SearchOutcome::Linearizable { explored };
     }
     match best {
-        Some(stuck) => SearchOutcome::Violation {
-            stuck: Box::new(stuck),
+        Some(b) => SearchOutcome::Violation {
+            stuck: Box::new(render(spec, &init, calls, b, best_prefix)),
             explored,
         },
         None => SearchOutcome::Linearizable { explored },
     }
 }
 
-/// Records the witness at a return that came before its op could be linearized.
+/// The deepest failure, as states (rendered once the search is over).
+struct Deepest<S> {
+    depth: usize,
+    state: S,
+    op: usize,
+    /// Candidates and the state each leads to (`None`: the model forbids it).
+    tried: Vec<(usize, Option<S>)>,
+}
+
+/// Records the failure at a return that came before its op could be linearized.
 #[allow(clippy::too_many_arguments)]
-fn witness<M: Spec>(
+fn deepest<M: Spec>(
     spec: &M,
-    init: &M::State,
     state: &M::State,
     stack: &[(usize, M::State)],
     calls: &[Call<M::Input>],
@@ -409,15 +427,40 @@ fn witness<M: Spec>(
     next: &[u32],
     kind: &[u32],
     upto: usize,
-) -> Stuck {
-    let mut path: Vec<&M::Input> = stack.iter().map(|(c, _)| &calls[*c].input).collect();
+) -> Deepest<M::State> {
     let mut tried = Vec::new();
     let mut e = next[HEAD];
     while e != NIL && e as usize != upto {
         let kd = kind[e as usize];
         if kd & (1 << 31) == 0 {
             let c = kd as usize;
-            let t = match spec.step(state, &calls[c].input) {
+            tried.push((c, spec.step(state, &calls[c].input)));
+        }
+        e = next[e as usize];
+    }
+    Deepest {
+        depth: stack.len(),
+        state: state.clone(),
+        op: stuck_op,
+        tried,
+    }
+}
+
+/// Renders the deepest failure for people.
+fn render<M: Spec>(
+    spec: &M,
+    init: &M::State,
+    calls: &[Call<M::Input>],
+    best: Deepest<M::State>,
+    prefix: Vec<usize>,
+) -> Stuck {
+    let mut path: Vec<&M::Input> = prefix.iter().map(|&c| &calls[c].input).collect();
+    let state = spec.show_state_after(init, &path, &best.state);
+    let tried = best
+        .tried
+        .into_iter()
+        .map(|(c, s)| {
+            let t = match s {
                 None => Tried::Rejected,
                 Some(s) => {
                     path.push(&calls[c].input);
@@ -426,14 +469,13 @@ fn witness<M: Spec>(
                     Tried::DeadEnd(shown)
                 }
             };
-            tried.push((c, t));
-        }
-        e = next[e as usize];
-    }
+            (c, t)
+        })
+        .collect();
     Stuck {
-        prefix: stack.iter().map(|(c, _)| *c).collect(),
-        state: spec.show_state_after(init, &path, state),
-        op: stuck_op,
+        prefix,
+        state,
+        op: best.op,
         tried,
     }
 }
