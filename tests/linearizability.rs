@@ -69,7 +69,7 @@ fn time_limit_makes_the_verdict_unknown() {
             "{{\"process\":{p},\"type\":\"ok\",\"f\":\"write\",\"value\":{p}}}\n"
         ));
     }
-    // Each reader saw a value, then the final reader sees 999 which nobody wrote.
+    // Each reader saw a value; then 100 is written and a read returns the overwritten 5.
     for p in 0..n {
         h.push_str(&format!(
             "{{\"process\":{},\"type\":\"ok\",\"f\":\"read\",\"value\":{}}}\n",
@@ -77,7 +77,8 @@ fn time_limit_makes_the_verdict_unknown() {
             (p * 7) % n
         ));
     }
-    h.push_str("{\"process\":500,\"type\":\"invoke\",\"f\":\"read\",\"value\":null}\n{\"process\":500,\"type\":\"ok\",\"f\":\"read\",\"value\":999}\n");
+    h.push_str("{\"process\":500,\"type\":\"invoke\",\"f\":\"write\",\"value\":100}\n{\"process\":500,\"type\":\"ok\",\"f\":\"write\",\"value\":100}\n");
+    h.push_str("{\"process\":500,\"type\":\"invoke\",\"f\":\"read\",\"value\":null}\n{\"process\":500,\"type\":\"ok\",\"f\":\"read\",\"value\":5}\n");
     let dir = tempfile::tempdir().unwrap();
     let p = write(dir.path(), "hard.jsonl", &h);
     let (code, out, err) = faultline(&["check", "--time-limit", "0.05", &p]);

@@ -302,6 +302,19 @@ fn solve<M: Spec>(
     key: Option<Value>,
     budget: &Budget,
 ) -> (PartVerdict, u64) {
+    if let Some((c, reason)) = &p.impossible {
+        let w = Witness {
+            model,
+            key,
+            op: p.calls[*c].op,
+            op_what: p.spec.show_input(&p.calls[*c].input),
+            prefix: Vec::new(),
+            state: p.spec.show_state(&p.init),
+            tried: Vec::new(),
+            reason: Some(reason.clone()),
+        };
+        return (PartVerdict::Violation(Box::new(w)), 0);
+    }
     match search::search(&p.spec, p.init.clone(), &p.calls, budget) {
         SearchOutcome::Linearizable { explored } => (PartVerdict::Linearizable, explored),
         SearchOutcome::Exhausted { explored, limit } => (PartVerdict::Exhausted(limit), explored),
@@ -330,6 +343,7 @@ fn solve<M: Spec>(
                         },
                     })
                     .collect(),
+                reason: None,
             };
             (PartVerdict::Violation(Box::new(w)), explored)
         }

@@ -16,6 +16,9 @@ pub struct Prepared<M: Spec> {
     pub spec: M,
     pub init: M::State,
     pub calls: Vec<Call<M::Input>>,
+    /// A call that no order can linearize, found without searching (e.g. a read of a value
+    /// nothing wrote), and why in words.
+    pub impossible: Option<(usize, String)>,
 }
 
 /// Builds calls, giving open ops of identical input the same symmetry class.
@@ -239,10 +242,41 @@ pub fn register(
         }
     }
     let init = values.intern(initial);
+    // A read (or applied cas) of a value that neither the initial state nor any write or cas
+    // that may have happened produced can never be linearized: say so without a search,
+    // which could take exponential time to exhaust every order first.
+    let mut produced = vec![false; values.len()];
+    produced[init as usize] = true;
+    for c in &b.calls {
+        match c.input {
+            RegOp::Write(v, _) | RegOp::Cas(_, v, _) => produced[v as usize] = true,
+            RegOp::Read(_) | RegOp::CasFail(..) => {}
+        }
+    }
+    let impossible = b.calls.iter().enumerate().find_map(|(i, c)| {
+        if c.ret_pos == usize::MAX {
+            return None; // a crashed op need not have happened
+        }
+        let (needs, what) = match c.input {
+            RegOp::Read(v) => (v, "read"),
+            RegOp::Cas(e, _, _) => (e, "cas expecting"),
+            _ => return None,
+        };
+        (!produced[needs as usize]).then(|| {
+            (
+                i,
+                format!(
+                    "it {what} {}, a value that was never the initial value and that no write or cas that may have taken effect wrote",
+                    values.show(needs)
+                ),
+            )
+        })
+    });
     Ok(Prepared {
         spec: RegisterSpec { values, unobserved },
         init,
         calls: b.calls,
+        impossible,
     })
 }
 
@@ -353,6 +387,7 @@ pub fn kv(source: &str, ops: &[&Op], initial: &Value) -> Result<Prepared<KvSpec>
         },
         init,
         calls: b.calls,
+        impossible: None,
     })
 }
 
@@ -405,6 +440,7 @@ pub fn mutex(
         spec: MutexSpec,
         init: initial.as_bool().unwrap_or(false),
         calls: b.calls,
+        impossible: None,
     })
 }
 
@@ -522,6 +558,7 @@ pub fn set(source: &str, ops: &[&Op], initial: &Value) -> Result<Prepared<SetSpe
         spec: SetSpec { values },
         init,
         calls: b.calls,
+        impossible: None,
     })
 }
 
@@ -643,6 +680,7 @@ pub fn queue(
         spec: QueueSpec { values, fifo },
         init,
         calls: b.calls,
+        impossible: None,
     })
 }
 
@@ -756,5 +794,6 @@ pub fn multi_register(
         spec: MultiSpec { keys, values },
         init,
         calls: b.calls,
+        impossible: None,
     })
 }

@@ -266,6 +266,35 @@ fn witness_names_prefix_state_and_tried_ops() {
 }
 
 #[test]
+fn a_read_of_a_value_nothing_wrote_is_caught_without_search() {
+    let h = hist("0 invoke write 1\n0 fail write 1\n1 invoke write 2\n1 info write 2\n2 invoke read null\n2 ok read 1");
+    let report = check_history(&h, &CheckOptions::default()).unwrap();
+    let p = &report.parts[0];
+    let PartVerdict::Violation(w) = &p.verdict else {
+        panic!("expected a violation, got {:?}", p.verdict)
+    };
+    assert_eq!(p.explored, 0, "found without searching");
+    assert_eq!(h.ops[w.op].index, 4);
+    let text = witness::explain(&h, w);
+    assert!(
+        text.contains("no write or cas that may have taken effect wrote"),
+        "{text}"
+    );
+    // A crashed cas expecting an unwritten value may simply not have happened.
+    let h = hist("1 invoke cas [7,2]\n1 info cas [7,2]\n2 invoke read null\n2 ok read null");
+    assert!(matches!(
+        check_history(&h, &CheckOptions::default()).unwrap().parts[0].verdict,
+        PartVerdict::Linearizable
+    ));
+    // The crashed write of 2 may have taken effect, so reading 2 is fine.
+    let h = hist("1 invoke write 2\n1 info write 2\n2 invoke read null\n2 ok read 2");
+    assert!(matches!(
+        check_history(&h, &CheckOptions::default()).unwrap().parts[0].verdict,
+        PartVerdict::Linearizable
+    ));
+}
+
+#[test]
 fn model_is_inferred_and_unknown_models_are_usage_errors() {
     let h = hist("0 invoke enqueue 1\n0 ok enqueue 1");
     assert_eq!(

@@ -34,6 +34,8 @@ pub struct Witness {
     pub state: String,
     /// The ops that were candidates after the prefix (the failing op among them).
     pub tried: Vec<TriedOp>,
+    /// Set when the op was found impossible without a search: why, in words.
+    pub reason: Option<String>,
 }
 
 fn op_line(o: &Op) -> String {
@@ -71,6 +73,10 @@ pub fn explain(h: &History, w: &Witness) -> String {
         who(h, w.op, &w.op_what),
         w.model
     );
+    if let Some(reason) = &w.reason {
+        let _ = write!(s, "No order can place it: {reason}.");
+        return s;
+    }
     match w.prefix.last() {
         None => {
             let _ = write!(
