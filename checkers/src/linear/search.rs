@@ -4,8 +4,10 @@
 //! call it tries to linearize that op now (the model must accept it and the resulting
 //! (linearized set, state) pair must be new to the cache); at a return whose op is not yet
 //! linearized it backtracks. Everything is flat: the linked list is index arrays, the
-//! linearized set is a bitset whose hash is kept incrementally (Zobrist), and the cache stores
-//! bitsets in one arena, so the inner loop does not allocate (except to store a new state).
+//! linearized set is a pair of bitsets whose hash is kept incrementally (Zobrist), and the
+//! cache stores the set's short canonical encoding (completed ops: a prefix length plus a
+//! window; crashed ops apart) in one arena, so the inner loop does not allocate (except to
+//! store a new state) and the memory per explored state does not grow with the history.
 //!
 //! Indeterminate ops (crashed, `info`) return at the end of the history, and need not be
 //! linearized at all: once every completed op is, the search succeeds. Two pending crashed
@@ -172,38 +174,40 @@ fn hash_state<S: Hash>(s: &S) -> u64 {
     h.finish()
 }
 
-/// The set of (linearized set, state) pairs already explored.
+/// The set of (linearized set, state) pairs already explored. Linearized sets are stored in
+/// their short canonical encoding ([`LinSet::encode`]), all in one arena.
 struct Cache<S> {
     heads: HashMap<u64, u32, BuildHasherDefault<Identity>>,
     next: Vec<u32>,
     states: Vec<S>,
-    bits: Vec<u64>,
-    words: usize,
+    spans: Vec<(usize, u32)>,
+    keys: Vec<u64>,
 }
 
 impl<S: Eq + Clone> Cache<S> {
     /// Approximate bytes held.
     fn bytes(&self) -> usize {
-        self.bits.len() * 8 + self.states.len() * (std::mem::size_of::<S>() + 12)
+        self.keys.len() * 8 + self.states.len() * (std::mem::size_of::<S>() + 24)
     }
 
-    fn new(words: usize) -> Self {
+    fn new() -> Self {
         Cache {
             heads: HashMap::default(),
             next: Vec::new(),
             states: Vec::new(),
-            bits: Vec::new(),
-            words,
+            spans: Vec::new(),
+            keys: Vec::new(),
         }
     }
 
     /// Inserts the pair; false if it was already there.
-    fn insert(&mut self, h: u64, bits: &[u64], s: &S) -> bool {
+    fn insert(&mut self, h: u64, key: &[u64], s: &S) -> bool {
         let head = self.heads.get(&h).copied().unwrap_or(NIL);
         let mut e = head;
         while e != NIL {
             let i = e as usize;
-            if self.states[i] == *s && self.bits[i * self.words..(i + 1) * self.words] == *bits {
+            let (at, len) = self.spans[i];
+            if self.states[i] == *s && self.keys[at..at + len as usize] == *key {
                 return false;
             }
             e = self.next[i];
@@ -211,9 +215,104 @@ impl<S: Eq + Clone> Cache<S> {
         let i = self.states.len() as u32;
         self.next.push(head);
         self.states.push(s.clone());
-        self.bits.extend_from_slice(bits);
+        self.spans.push((self.keys.len(), key.len() as u32));
+        self.keys.extend_from_slice(key);
         self.heads.insert(h, i);
         true
+    }
+}
+
+/// The linearized set. Completed ops (in invocation order) are linearized as a prefix (all
+/// below `first_gap`) plus a window above it no wider than the concurrency; crashed ops are
+/// kept apart. So the canonical encoding is short even when the history is long.
+struct LinSet {
+    /// Per call: its index among completed ops or among crashed ops.
+    slot: Vec<u32>,
+    crashed_call: Vec<bool>,
+    done: Vec<u64>,
+    crashed: Vec<u64>,
+    /// Lowest completed index not linearized.
+    first_gap: usize,
+    /// One past the highest completed index linearized, at least `first_gap`.
+    top: usize,
+}
+
+impl LinSet {
+    fn new<I>(calls: &[Call<I>]) -> Self {
+        let (mut done, mut crashed) = (0u32, 0u32);
+        let mut slot = Vec::with_capacity(calls.len());
+        let mut crashed_call = Vec::with_capacity(calls.len());
+        for c in calls {
+            let open = c.ret_pos == usize::MAX;
+            crashed_call.push(open);
+            if open {
+                slot.push(crashed);
+                crashed += 1;
+            } else {
+                slot.push(done);
+                done += 1;
+            }
+        }
+        LinSet {
+            slot,
+            crashed_call,
+            done: vec![0; (done as usize).div_ceil(64)],
+            crashed: vec![0; (crashed as usize).div_ceil(64)],
+            first_gap: 0,
+            top: 0,
+        }
+    }
+
+    fn bit(words: &[u64], k: usize) -> bool {
+        words[k / 64] >> (k % 64) & 1 == 1
+    }
+
+    fn contains(&self, c: usize) -> bool {
+        let k = self.slot[c] as usize;
+        if self.crashed_call[c] {
+            Self::bit(&self.crashed, k)
+        } else {
+            Self::bit(&self.done, k)
+        }
+    }
+
+    fn insert(&mut self, c: usize) {
+        let k = self.slot[c] as usize;
+        if self.crashed_call[c] {
+            self.crashed[k / 64] |= 1 << (k % 64);
+            return;
+        }
+        self.done[k / 64] |= 1 << (k % 64);
+        let n = self.done.len() * 64;
+        while self.first_gap < n && Self::bit(&self.done, self.first_gap) {
+            self.first_gap += 1;
+        }
+        self.top = self.top.max(k + 1).max(self.first_gap);
+    }
+
+    fn remove(&mut self, c: usize) {
+        let k = self.slot[c] as usize;
+        if self.crashed_call[c] {
+            self.crashed[k / 64] &= !(1 << (k % 64));
+            return;
+        }
+        self.done[k / 64] &= !(1 << (k % 64));
+        self.first_gap = self.first_gap.min(k);
+        while self.top > self.first_gap && !Self::bit(&self.done, self.top - 1) {
+            self.top -= 1;
+        }
+    }
+
+    /// The canonical encoding: equal sets give equal encodings and vice versa.
+    fn encode(&self, out: &mut Vec<u64>) {
+        out.clear();
+        out.push(self.first_gap as u64);
+        out.push(self.top as u64);
+        let (lo, hi) = (self.first_gap / 64, self.top.div_ceil(64));
+        if hi > lo {
+            out.extend_from_slice(&self.done[lo..hi]);
+        }
+        out.extend_from_slice(&self.crashed);
     }
 }
 
@@ -288,11 +387,11 @@ pub fn search<M: Spec>(
         }
     }
 
-    let words = n.div_ceil(64);
     let keys = zobrist(n);
-    let mut bits = vec![0u64; words];
+    let mut bits = LinSet::new(calls);
+    let mut key: Vec<u64> = Vec::new();
     let mut zob: u64 = 0;
-    let mut cache: Cache<M::State> = Cache::new(words);
+    let mut cache: Cache<M::State> = Cache::new();
     let mut state = init.clone();
     // Stack of (call index, state before it).
     let mut stack: Vec<(usize, M::State)> = Vec::new();
@@ -345,21 +444,22 @@ pub fn search<M: Spec>(
             let c = kd as usize;
             // Symmetry: skip if an identical open op invoked earlier is still pending.
             let mut twin = same_class_before[c];
-            while twin != NIL && bits[twin as usize / 64] >> (twin % 64) & 1 == 1 {
+            while twin != NIL && bits.contains(twin as usize) {
                 twin = same_class_before[twin as usize];
             }
             if twin == NIL {
                 if let Some(ns) = spec.step(&state, &calls[c].input) {
-                    bits[c / 64] |= 1 << (c % 64);
+                    bits.insert(c);
                     zob ^= keys[c];
-                    if cache.insert(zob ^ hash_state(&ns), &bits, &ns) {
+                    bits.encode(&mut key);
+                    if cache.insert(zob ^ hash_state(&ns), &key, &ns) {
                         let old = std::mem::replace(&mut state, ns);
                         stack.push((c, old));
                         lift!(c);
                         entry = next[HEAD];
                         continue;
                     }
-                    bits[c / 64] &= !(1 << (c % 64));
+                    bits.remove(c);
                     zob ^= keys[c];
                 }
             }
@@ -389,7 +489,7 @@ pub fn search<M: Spec>(
             };
             low = low.min(stack.len());
             state = old;
-            bits[c / 64] &= !(1 << (c % 64));
+            bits.remove(c);
             zob ^= keys[c];
             unlift!(c);
             entry = next[call_node[c] as usize];
