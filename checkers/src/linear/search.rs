@@ -694,6 +694,63 @@ mod tests {
     }
 
     #[test]
+    fn linearized_set_encoding_is_canonical() {
+        // 150 completed and 40 crashed calls; random inserts/removes, checked against a plain
+        // set: equal sets must encode equally, different sets differently.
+        let calls: Vec<Call<R>> = (0..190)
+            .map(|i| {
+                let ret = if i % 5 == 0 && i >= 40 {
+                    usize::MAX
+                } else {
+                    i + 1
+                };
+                call(R::Read(0), i, i, ret)
+            })
+            .collect();
+        let mut set = LinSet::new(&calls);
+        let mut truth = std::collections::BTreeSet::new();
+        let mut seen: HashMap<Vec<u64>, Vec<usize>> = HashMap::new();
+        let mut x: u64 = 12345;
+        for _ in 0..20_000 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            // Bias towards a prefix, like the search does.
+            let c = ((x >> 33) as usize % 60 + truth.len() / 2) % calls.len();
+            if truth.contains(&c) {
+                truth.remove(&c);
+                set.remove(c);
+            } else {
+                truth.insert(c);
+                set.insert(c);
+            }
+            for &d in [c, (c + 7) % calls.len()].iter() {
+                assert_eq!(set.contains(d), truth.contains(&d));
+            }
+            let mut key = Vec::new();
+            set.encode(&mut key);
+            let members: Vec<usize> = truth.iter().copied().collect();
+            if let Some(prev) = seen.insert(key, members.clone()) {
+                assert_eq!(prev, members, "two different sets share an encoding");
+            }
+        }
+        // Re-encoding the same set built in another order gives the same key.
+        let mut a = LinSet::new(&calls);
+        let mut b = LinSet::new(&calls);
+        for c in [3, 1, 2, 0, 45, 60] {
+            a.insert(c);
+        }
+        for c in [60, 0, 1, 45, 2, 3, 9] {
+            b.insert(c);
+        }
+        b.remove(9);
+        let (mut ka, mut kb) = (Vec::new(), Vec::new());
+        a.encode(&mut ka);
+        b.encode(&mut kb);
+        assert_eq!(ka, kb);
+    }
+
+    #[test]
     fn exhausted_budget_is_reported() {
         let cancel = AtomicBool::new(true);
         let calls: Vec<Call<R>> = (0..3000)
