@@ -4,3 +4,5 @@ mod util;
 
 mod check;
 mod session;
+mod linearizability;
+mod porcupine;

@@ -11,6 +11,7 @@ pub mod appends;
 pub mod causal;
 pub mod check;
 pub mod convergence;
+pub mod linear;
 pub mod models;
 pub mod result;
 pub mod session;

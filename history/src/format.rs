@@ -2,8 +2,8 @@
 
 use crate::error::{ParseError, ParseErrorKind};
 use crate::event::Event;
-use crate::jsonl;
 use crate::op::History;
+use crate::{edn, jepsen_log, jsonl, porcupine_kv};
 use std::path::Path;
 
 /// A history file format.
@@ -13,6 +13,10 @@ pub enum Format {
     Jsonl,
     /// Jepsen's `history.edn`: a vector or sequence of EDN maps.
     Edn,
+    /// Jepsen's text log (`INFO  jepsen.util - 3 :invoke :cas [1 4]`).
+    JepsenLog,
+    /// Porcupine's kv format: one EDN map per line with `:key`, f get/put/append.
+    PorcupineKv,
 }
 
 impl Format {
@@ -20,11 +24,13 @@ impl Format {
         match name {
             "jsonl" | "json" => Some(Format::Jsonl),
             "edn" => Some(Format::Edn),
+            "jepsen-log" => Some(Format::JepsenLog),
+            "porcupine-kv" => Some(Format::PorcupineKv),
             _ => None,
         }
     }
     pub fn names() -> &'static [&'static str] {
-        &["jsonl", "edn"]
+        &["jsonl", "edn", "jepsen-log", "porcupine-kv"]
     }
 
     /// Guesses the format from the content: the first non-blank, non-comment character.
@@ -36,6 +42,12 @@ impl Format {
             }
             if t.starts_with('{') && t.contains("\"process\"") || t.starts_with("{\"") {
                 return Format::Jsonl;
+            }
+            if jepsen_log::is_log_line(t) {
+                return Format::JepsenLog;
+            }
+            if porcupine_kv::is_kv_line(t) {
+                return Format::PorcupineKv;
             }
             return Format::Edn;
         }
@@ -51,11 +63,9 @@ pub fn parse_events(
 ) -> Result<Vec<Event>, ParseError> {
     match format.unwrap_or_else(|| Format::detect(text)) {
         Format::Jsonl => jsonl::parse(source, text),
-        Format::Edn => Err(ParseError::new(
-            source,
-            0,
-            ParseErrorKind::Syntax("EDN histories are not supported by this build".into()),
-        )),
+        Format::Edn => edn::parse(source, text),
+        Format::JepsenLog => jepsen_log::parse(source, text),
+        Format::PorcupineKv => porcupine_kv::parse(source, text),
     }
 }
 
@@ -82,4 +92,32 @@ pub fn load_file(path: &Path, format: Option<Format>) -> Result<History, ParseEr
         )
     })?;
     parse_str(&source, &text, format)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detects_formats_by_content() {
+        assert_eq!(
+            Format::detect("{\"process\":0,\"type\":\"invoke\"}"),
+            Format::Jsonl
+        );
+        assert_eq!(
+            Format::detect("\nINFO  jepsen.util - 0\t:invoke\t:read\tnil\n"),
+            Format::JepsenLog
+        );
+        assert_eq!(
+            Format::detect("{:process 0, :type :invoke, :f :get, :key \"5\", :value nil}"),
+            Format::PorcupineKv
+        );
+        assert_eq!(
+            Format::detect("; c\n[{:process 0 :type :invoke :f :read}]"),
+            Format::Edn
+        );
+        for n in Format::names() {
+            assert!(Format::parse(n).is_some(), "{n}");
+        }
+    }
 }

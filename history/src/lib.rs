@@ -6,11 +6,14 @@
 //! completion into an [`Op`]; checkers work on ops. Codecs for the formats people already have
 //! live in their own modules and all produce [`Event`]s.
 
+pub mod edn;
 pub mod error;
 pub mod event;
 pub mod format;
+pub mod jepsen_log;
 pub mod jsonl;
 pub mod op;
+pub mod porcupine_kv;
 pub mod sim;
 pub mod txn;
 
