@@ -77,7 +77,7 @@ pub trait Analysis: Sync {
 
 /// Every analysis faultline knows, in the order they run.
 pub fn analyses() -> Vec<&'static dyn Analysis> {
-    vec![]
+    vec![&crate::isolation::Isolation]
 }
 
 /// The default models for a history's shape (documented in docs/history-format.md).

@@ -8,6 +8,7 @@
 
 pub mod anomaly;
 pub mod check;
+pub mod isolation;
 pub mod models;
 pub mod result;
 

@@ -1,0 +1,1 @@
+//! Differential test against a brute-force serializability oracle.

@@ -1,0 +1,1 @@
+//! Reference stores simulated in-process, each with known guarantees.
