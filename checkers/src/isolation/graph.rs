@@ -108,7 +108,7 @@ impl DepGraph {
 
 /// Session order: consecutive transactions (that may have committed) of each process.
 pub fn process_edges(txns: &Txns, edges: &mut EdgeSet) {
-    let mut last: std::collections::HashMap<u64, TxnId> = std::collections::HashMap::new();
+    let mut last: rustc_hash::FxHashMap<u64, TxnId> = Default::default();
     for (i, t) in txns.all.iter().enumerate() {
         if !t.in_graph() {
             continue;
@@ -142,7 +142,7 @@ pub fn realtime_edges(h: &History, txns: &Txns, edges: &mut EdgeSet) {
     events.sort_unstable();
     let mut frontier: Vec<TxnId> = Vec::new();
     // Predecessors recorded at invocation, by txn (only for txns that will complete).
-    let mut preds: std::collections::HashMap<TxnId, Vec<TxnId>> = Default::default();
+    let mut preds: rustc_hash::FxHashMap<TxnId, Vec<TxnId>> = Default::default();
     for (_, done, t) in events {
         if !done {
             for &f in &frontier {

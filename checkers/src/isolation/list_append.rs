@@ -8,7 +8,7 @@ use super::graph::{EdgeSet, RW, WR, WW};
 use super::txns::{TxnId, Txns};
 use crate::Anomaly;
 use history::txn::{Id, MopF, MopValue};
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// Who appended an element, and whether it is that transaction's last append to the key.
 #[derive(Debug, Clone, Copy)]
@@ -27,6 +27,8 @@ pub struct ListIndex {
     pub order: HashMap<Id, Vec<Id>>,
     /// key -> committed appends that no read observed (they follow the whole order).
     pub unobserved: HashMap<Id, Vec<Id>>,
+    /// key -> the first transaction whose read is the order.
+    pub longest_reader: HashMap<Id, TxnId>,
 }
 
 impl ListIndex {
@@ -48,21 +50,36 @@ fn list_of(m: &MopValue) -> Option<&[Id]> {
     }
 }
 
-/// The external read of each key per ok transaction: the first micro-op on the key, if a read.
-fn external_reads(txns: &Txns, t: TxnId) -> Vec<(Id, u32)> {
-    let txn = txns.get(t);
-    let mut seen: Vec<Id> = Vec::new();
-    let mut out = Vec::new();
-    for (i, m) in txn.mops.iter().enumerate() {
-        if seen.contains(&m.key) {
-            continue;
-        }
-        seen.push(m.key);
-        if m.f == MopF::Read && list_of(&m.value).is_some() {
-            out.push((m.key, i as u32));
+/// Calls `f(key, mop index)` for each external read of `t`: the first micro-op on its key,
+/// when that is a list read.
+fn for_each_external_read(txns: &Txns, t: TxnId, mut f: impl FnMut(Id, u32)) {
+    let mops = &txns.get(t).mops;
+    for (i, m) in mops.iter().enumerate() {
+        if m.f == MopF::Read
+            && list_of(&m.value).is_some()
+            && !mops[..i].iter().any(|n| n.key == m.key)
+        {
+            f(m.key, i as u32);
         }
     }
-    out
+}
+
+fn is_prefix(xs: &[Id], order: &[Id]) -> bool {
+    xs.len() <= order.len() && order[..xs.len()] == xs[..]
+}
+
+/// Calls `f(txn, key, list)` for every read that must be checked element by element: reads
+/// that are not a prefix of their key's order, and, once per key, the order itself (as read
+/// by its first longest reader). A prefix read holds no element the order does not.
+fn for_each_distinct_read(txns: &Txns, ix: &ListIndex, mut f: impl FnMut(TxnId, Id, &[Id])) {
+    let mut done: HashSet<Id> = HashSet::default();
+    for_each_read(txns, |t, k, xs| {
+        let order = ix.order.get(&k).map(Vec::as_slice).unwrap_or(&[]);
+        if is_prefix(xs, order) && (xs.len() < order.len() || !done.insert(k)) {
+            return;
+        }
+        f(t, k, xs)
+    });
 }
 
 /// Builds the index: who appended what, and each key's version order.
@@ -89,8 +106,9 @@ pub fn index(txns: &Txns) -> ListIndex {
         for m in &txn.mops {
             if let (MopF::Read, Some(xs)) = (m.f, list_of(&m.value)) {
                 let cur = ix.order.entry(m.key).or_default();
-                if xs.len() > cur.len() {
+                if xs.len() > cur.len() || !ix.longest_reader.contains_key(&m.key) {
                     *cur = xs.to_vec();
+                    ix.longest_reader.insert(m.key, t as TxnId);
                 }
             }
         }
@@ -152,9 +170,9 @@ pub fn edges(txns: &Txns, ix: &ListIndex, edges: &mut EdgeSet) {
             continue;
         }
         let t = t as TxnId;
-        for (k, mi) in external_reads(txns, t) {
+        for_each_external_read(txns, t, |k, mi| {
             let Some(xs) = list_of(&txn.mops[mi as usize].value) else {
-                continue;
+                return;
             };
             if let Some(&last) = xs.last() {
                 if let Some(w) = graph_writer(k, last) {
@@ -162,8 +180,8 @@ pub fn edges(txns: &Txns, ix: &ListIndex, edges: &mut EdgeSet) {
                 }
             }
             let order = ix.order.get(&k).map(Vec::as_slice).unwrap_or(&[]);
-            if order.len() < xs.len() || order[..xs.len()] != xs[..] {
-                continue;
+            if !is_prefix(xs, order) {
+                return;
             }
             if let Some(&next) = order.get(xs.len()) {
                 if let Some(w) = graph_writer(k, next) {
@@ -176,7 +194,7 @@ pub fn edges(txns: &Txns, ix: &ListIndex, edges: &mut EdgeSet) {
                     }
                 }
             }
-        }
+        });
     }
 }
 
@@ -187,7 +205,7 @@ fn key_of(txns: &Txns, k: Id) -> serde_json::Value {
 /// Reads of elements nobody appended.
 pub fn garbage_read_cases(txns: &Txns, ix: &ListIndex) -> Vec<Anomaly> {
     let mut out = Vec::new();
-    for_each_read(txns, |t, k, xs| {
+    for_each_distinct_read(txns, ix, |t, k, xs| {
         for &x in xs {
             if ix.writer(k, x).is_none() {
                 out.push(
@@ -215,7 +233,7 @@ pub fn garbage_read_cases(txns: &Txns, ix: &ListIndex) -> Vec<Anomaly> {
 /// Reads of elements appended by transactions that failed (aborted reads).
 pub fn g1a_cases(txns: &Txns, ix: &ListIndex) -> Vec<Anomaly> {
     let mut out = Vec::new();
-    for_each_read(txns, |t, k, xs| {
+    for_each_distinct_read(txns, ix, |t, k, xs| {
         for &x in xs {
             if let Some(a) = ix.writer(k, x) {
                 let w = txns.get(a.txn);
@@ -288,20 +306,14 @@ pub fn g1b_cases(txns: &Txns, ix: &ListIndex) -> Vec<Anomaly> {
 
 /// Reads that are not a prefix of the key's longest read: two histories of one list.
 pub fn incompatible_order_cases(txns: &Txns, ix: &ListIndex) -> Vec<Anomaly> {
-    let mut longest_reader: HashMap<Id, TxnId> = HashMap::new();
-    for_each_read(txns, |t, k, xs| {
-        if ix.order.get(&k).map(|o| o.len()) == Some(xs.len()) {
-            longest_reader.entry(k).or_insert(t);
-        }
-    });
-    let mut seen: HashSet<Id> = HashSet::new();
+    let mut seen: HashSet<Id> = HashSet::default();
     let mut out = Vec::new();
     for_each_read(txns, |t, k, xs| {
         let order = ix.order.get(&k).map(Vec::as_slice).unwrap_or(&[]);
-        if order[..xs.len().min(order.len())] == xs[..] || !seen.insert(k) {
+        if is_prefix(xs, order) || !seen.insert(k) {
             return;
         }
-        let other = longest_reader.get(&k).copied().unwrap_or(t);
+        let other = ix.longest_reader.get(&k).copied().unwrap_or(t);
         out.push(
             Anomaly::new(
                 "incompatible-order",
@@ -365,10 +377,10 @@ pub fn dirty_update_cases(txns: &Txns, ix: &ListIndex) -> Vec<Anomaly> {
 }
 
 /// A read listing the same element twice.
-pub fn duplicate_elements_cases(txns: &Txns) -> Vec<Anomaly> {
+pub fn duplicate_elements_cases(txns: &Txns, ix: &ListIndex) -> Vec<Anomaly> {
     let mut out = Vec::new();
-    for_each_read(txns, |t, k, xs| {
-        let mut seen = HashSet::with_capacity(xs.len());
+    for_each_distinct_read(txns, ix, |t, k, xs| {
+        let mut seen = HashSet::default();
         if let Some(&d) = xs.iter().find(|&&x| !seen.insert(x)) {
             out.push(
                 Anomaly::new(
@@ -389,27 +401,47 @@ pub fn duplicate_elements_cases(txns: &Txns) -> Vec<Anomaly> {
     out
 }
 
+/// Within one transaction: a key, its last read (if any) and the appends to it since.
+type KeyState<'a> = (Id, Option<&'a [Id]>, Vec<Id>);
+
 /// A transaction that contradicts its own earlier reads and appends of a key.
 pub fn internal_cases(txns: &Txns) -> Vec<Anomaly> {
     let mut out = Vec::new();
+    // Per key: the last read of it in this transaction (if any) and its appends since.
+    let mut state: Vec<KeyState> = Vec::new();
     for txn in txns.all.iter().filter(|t| t.is_ok()) {
-        // key -> (known full state, or appends since the start when no read yet)
-        let mut state: HashMap<Id, (bool, Vec<Id>)> = HashMap::new();
+        state.clear();
         for m in &txn.mops {
-            match (&m.f, &m.value) {
-                (MopF::Append, MopValue::One(v)) => {
-                    state.entry(m.key).or_insert((false, Vec::new())).1.push(*v)
+            let i = match state.iter().position(|s| s.0 == m.key) {
+                Some(i) => i,
+                None => {
+                    state.push((m.key, None, Vec::new()));
+                    state.len() - 1
                 }
+            };
+            match (&m.f, &m.value) {
+                (MopF::Append, MopValue::One(v)) => state[i].2.push(*v),
                 (MopF::Read, MopValue::List(xs)) => {
-                    let bad = match state.get(&m.key) {
-                        Some((true, expect)) if expect != xs => Some(show_list(txns, expect)),
-                        Some((false, suffix)) if !xs.ends_with(suffix) => Some(format!(
-                            "[... {}]",
-                            show_list(txns, suffix).trim_matches(['[', ']'])
-                        )),
-                        _ => None,
+                    let (_, last, since) = &state[i];
+                    let ok = match last {
+                        Some(l) => {
+                            xs.len() == l.len() + since.len()
+                                && xs[..l.len()] == l[..]
+                                && xs[l.len()..] == since[..]
+                        }
+                        None => xs.ends_with(since),
                     };
-                    if let Some(expected) = bad {
+                    if !ok {
+                        let expected = match last {
+                            Some(l) => {
+                                let mut e = l.to_vec();
+                                e.extend(since);
+                                show_list(txns, &e)
+                            }
+                            None => {
+                                format!("[... {}]", show_list(txns, since).trim_matches(['[', ']']))
+                            }
+                        };
                         out.push(
                             Anomaly::new(
                                 "internal",
@@ -427,7 +459,8 @@ pub fn internal_cases(txns: &Txns) -> Vec<Anomaly> {
                         );
                         break;
                     }
-                    state.insert(m.key, (true, xs.clone()));
+                    state[i].1 = Some(xs);
+                    state[i].2.clear();
                 }
                 _ => {}
             }
@@ -475,12 +508,12 @@ pub fn future_read_cases(txns: &Txns) -> Vec<Anomaly> {
 /// Two committed transactions that read the same version of a key and both appended to it.
 pub fn lost_update_cases(txns: &Txns) -> Vec<Anomaly> {
     // (key, version read) -> txns that then appended to the key
-    let mut groups: HashMap<(Id, usize, Option<Id>), Vec<TxnId>> = HashMap::new();
+    let mut groups: HashMap<(Id, usize, Option<Id>), Vec<TxnId>> = HashMap::default();
     for (t, txn) in txns.all.iter().enumerate() {
         if !txn.is_ok() {
             continue;
         }
-        for (k, mi) in external_reads(txns, t as TxnId) {
+        for_each_external_read(txns, t as TxnId, |k, mi| {
             let appends_later = txn.mops[mi as usize + 1..]
                 .iter()
                 .any(|m| m.f == MopF::Append && m.key == k);
@@ -490,7 +523,7 @@ pub fn lost_update_cases(txns: &Txns) -> Vec<Anomaly> {
                     .or_default()
                     .push(t as TxnId);
             }
-        }
+        });
     }
     let mut groups: Vec<_> = groups.into_iter().filter(|(_, ts)| ts.len() > 1).collect();
     groups.sort_unstable_by_key(|(_, ts)| ts[0]);

@@ -116,6 +116,7 @@ pub fn analyze(
     let started = Instant::now();
     let deadline = started + opts.time_limit.unwrap_or(DEFAULT_TIME_LIMIT);
     let txns = txns::collect(h)?;
+    let t_parse = started.elapsed();
     let mut rep = Report::default();
     let ok = txns.all.iter().filter(|t| t.is_ok()).count();
     rep.stats
@@ -133,58 +134,48 @@ pub fn analyze(
         ));
         return Ok(rep);
     }
-    let mut edges = graph::EdgeSet::default();
     let evidence = match txns.model {
-        DataModel::ListAppend => {
-            let ix = list_append::index(&txns);
-            rep.anomalies
-                .extend(list_append::garbage_read_cases(&txns, &ix));
-            rep.anomalies.extend(list_append::g1a_cases(&txns, &ix));
-            rep.anomalies.extend(list_append::g1b_cases(&txns, &ix));
-            rep.anomalies
-                .extend(list_append::incompatible_order_cases(&txns, &ix));
-            rep.anomalies
-                .extend(list_append::dirty_update_cases(&txns, &ix));
-            rep.anomalies
-                .extend(list_append::duplicate_elements_cases(&txns));
-            rep.anomalies.extend(list_append::internal_cases(&txns));
-            rep.anomalies.extend(list_append::future_read_cases(&txns));
-            rep.anomalies.extend(list_append::lost_update_cases(&txns));
-            list_append::edges(&txns, &ix, &mut edges);
-            rep.stats
-                .insert("version_order".into(), json!("longest read per key"));
-            Evidence::List(ix)
-        }
-        DataModel::Register => {
-            let ix = register::index(&txns);
-            rep.anomalies.extend(register::read_cases(&txns, &ix));
-            rep.anomalies.extend(register::internal_cases(&txns));
-            rep.anomalies
-                .extend(register::future_read_cases(&txns, &ix));
-            rep.anomalies.extend(register::lost_update_cases(&txns));
-            rep.anomalies
-                .extend(register::cyclic_versions_cases(&txns, &ix));
-            register::edges(&txns, &ix, &mut edges);
-            rep.stats.insert(
-                "version_order".into(),
-                json!(ix.rules_used.iter().collect::<Vec<_>>()),
-            );
-            Evidence::Register(ix)
-        }
+        DataModel::ListAppend => Evidence::List(list_append::index(&txns)),
+        DataModel::Register => Evidence::Register(register::index(&txns)),
     };
+    match &evidence {
+        Evidence::List(_) => rep
+            .stats
+            .insert("version_order".into(), json!("longest read per key")),
+        Evidence::Register(ix) => rep.stats.insert(
+            "version_order".into(),
+            json!(ix.rules_used.iter().collect::<Vec<_>>()),
+        ),
+    };
+    let t_index = started.elapsed();
     let want_process = forbidden
         .iter()
         .any(|f| f.ends_with("-process") || f.ends_with("-realtime"));
     let want_realtime = forbidden.iter().any(|f| f.ends_with("-realtime"));
-    if want_process {
-        graph::process_edges(&txns, &mut edges);
-    }
-    if want_realtime {
-        graph::realtime_edges(h, &txns, &mut edges);
-    }
-    let dg = edges.build(txns.all.len());
-    let graph_done = started.elapsed();
-    let search = cycles::search(&dg, forbidden, Some(deadline));
+    // The non-cycle detectors and the graph are independent: run them on two threads.
+    let (found, (dg, search, t_graph)) = std::thread::scope(|s| {
+        let detectors = s.spawn(|| non_cycle_cases(&txns, &evidence));
+        let mut edges = graph::EdgeSet::default();
+        match &evidence {
+            Evidence::List(ix) => list_append::edges(&txns, ix, &mut edges),
+            Evidence::Register(ix) => register::edges(&txns, ix, &mut edges),
+        }
+        if want_process {
+            graph::process_edges(&txns, &mut edges);
+        }
+        if want_realtime {
+            graph::realtime_edges(h, &txns, &mut edges);
+        }
+        let dg = edges.build(txns.all.len());
+        let t_graph = started.elapsed();
+        let search = cycles::search(&dg, forbidden, Some(deadline));
+        let found = match detectors.join() {
+            Ok(found) => found,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        (found, (dg, search, t_graph))
+    });
+    rep.anomalies.extend(found);
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for c in &search.cycles {
         let e = explain::explain(h, &txns, &evidence, c);
@@ -228,10 +219,40 @@ pub fn analyze(
     rep.stats
         .insert("largest_scc".into(), json!(search.largest_scc));
     rep.stats
-        .insert("graph_ms".into(), json!(graph_done.as_millis() as u64));
+        .insert("parse_ms".into(), json!(t_parse.as_millis() as u64));
+    rep.stats
+        .insert("index_ms".into(), json!(t_index.as_millis() as u64));
+    rep.stats
+        .insert("graph_ms".into(), json!(t_graph.as_millis() as u64));
     rep.stats.insert(
         "total_ms".into(),
         json!(started.elapsed().as_millis() as u64),
     );
     Ok(rep)
+}
+
+/// Every non-cycle detector for the history's data model.
+fn non_cycle_cases(txns: &txns::Txns, ev: &Evidence) -> Vec<Anomaly> {
+    let mut out = Vec::new();
+    match ev {
+        Evidence::List(ix) => {
+            out.extend(list_append::garbage_read_cases(txns, ix));
+            out.extend(list_append::g1a_cases(txns, ix));
+            out.extend(list_append::g1b_cases(txns, ix));
+            out.extend(list_append::incompatible_order_cases(txns, ix));
+            out.extend(list_append::dirty_update_cases(txns, ix));
+            out.extend(list_append::duplicate_elements_cases(txns, ix));
+            out.extend(list_append::internal_cases(txns));
+            out.extend(list_append::future_read_cases(txns));
+            out.extend(list_append::lost_update_cases(txns));
+        }
+        Evidence::Register(ix) => {
+            out.extend(register::read_cases(txns, ix));
+            out.extend(register::internal_cases(txns));
+            out.extend(register::future_read_cases(txns, ix));
+            out.extend(register::lost_update_cases(txns));
+            out.extend(register::cyclic_versions_cases(txns, ix));
+        }
+    }
+    out
 }

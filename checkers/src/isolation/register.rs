@@ -13,7 +13,8 @@ use crate::Anomaly;
 use history::txn::{Id, MopF, MopValue};
 use history::Outcome;
 use petgraph::graphmap::DiGraphMap;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::collections::BTreeSet;
 
 /// A version of a register: `None` is the initial nil.
 pub type Version = Option<Id>;
@@ -173,7 +174,7 @@ pub fn edges(txns: &Txns, ix: &RegisterIndex, edges: &mut EdgeSet) {
             .map(|w| w.txn)
             .filter(|&t| txns.get(t).in_graph())
     };
-    let mut readers: HashMap<(Id, Version), Vec<TxnId>> = HashMap::new();
+    let mut readers: HashMap<(Id, Version), Vec<TxnId>> = HashMap::default();
     for (t, txn) in txns.all.iter().enumerate() {
         if !txn.is_ok() {
             continue;
@@ -262,7 +263,7 @@ pub fn read_cases(txns: &Txns, ix: &RegisterIndex) -> Vec<Anomaly> {
 pub fn internal_cases(txns: &Txns) -> Vec<Anomaly> {
     let mut out = Vec::new();
     for txn in txns.all.iter().filter(|t| t.is_ok()) {
-        let mut state: HashMap<Id, (Version, &'static str)> = HashMap::new();
+        let mut state: HashMap<Id, (Version, &'static str)> = HashMap::default();
         for m in &txn.mops {
             match (m.f, version(&m.value)) {
                 (MopF::Write, Some(v)) => {
@@ -336,7 +337,7 @@ pub fn future_read_cases(txns: &Txns, ix: &RegisterIndex) -> Vec<Anomaly> {
 
 /// Committed transactions that read the same version of a key and then all wrote it.
 pub fn lost_update_cases(txns: &Txns) -> Vec<Anomaly> {
-    let mut groups: HashMap<(Id, Version), Vec<TxnId>> = HashMap::new();
+    let mut groups: HashMap<(Id, Version), Vec<TxnId>> = HashMap::default();
     for (t, txn) in txns.all.iter().enumerate() {
         if !txn.is_ok() {
             continue;
@@ -378,7 +379,7 @@ pub fn cyclic_versions_cases(txns: &Txns, ix: &RegisterIndex) -> Vec<Anomaly> {
         let pairs = &ix.order[&k];
         let mut ops: Vec<u64> = Vec::new();
         let mut why: Vec<String> = Vec::new();
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::default();
         for &(a, b, rule) in pairs {
             if let Rule::ReadThenWrite(t) = rule {
                 if seen.insert(t) {
