@@ -324,4 +324,55 @@ mod tests {
         assert!(forbidden("causal").contains("read-your-writes"));
         assert!(!forbidden("causal").contains("incompatible-order"));
     }
+
+    #[test]
+    fn transactional_lattice_matches_elle() {
+        // Read skew: the weakest models it breaks, as Elle reports them.
+        let (not, also) = boundary(["G-single-item"]);
+        assert_eq!(not, vec!["consistent-view", "repeatable-read"]);
+        for m in ["snapshot-isolation", "serializable", "strict-serializable"] {
+            assert!(also.contains(&m.to_string()), "{m}");
+        }
+        assert!(!also.contains(&"read-committed".to_string()));
+        // Write skew breaks serializability but not snapshot isolation.
+        let (not, also) = boundary(["G2-item"]);
+        assert_eq!(not, vec!["repeatable-read"]);
+        assert!(also.contains(&"serializable".to_string()));
+        assert!(!also.contains(&"snapshot-isolation".to_string()));
+        // A stale read (real-time) breaks only the strong models.
+        let (not, _) = boundary(["G-single-item-realtime"]);
+        assert_eq!(not, vec!["strong-snapshot-isolation"]);
+        // Session order cycles: strong session models, not plain serializable.
+        let (not, also) = boundary(["G0-process"]);
+        assert_eq!(not, vec!["strong-session-snapshot-isolation"]);
+        assert!(also.contains(&"strict-serializable".to_string()));
+        assert!(!also.contains(&"serializable".to_string()));
+        assert!(forbidden("strict-serializable").contains("G2-item-process"));
+        assert!(forbidden("serializable").contains("G-single-item"));
+        assert!(!forbidden("snapshot-isolation").contains("G2-item"));
+        assert!(!forbidden("snapshot-isolation").contains("G-nonadjacent-item"));
+        assert!(forbidden("read-committed").contains("G1b"));
+        assert!(!forbidden("read-committed").contains("G-single-item"));
+    }
+
+    #[test]
+    fn session_guarantees_are_wired_into_the_transactional_models() {
+        // Strong session SI sees its session's earlier transactions: session guarantees hold.
+        let strong = implied("strong-session-snapshot-isolation");
+        for m in [
+            "read-your-writes",
+            "monotonic-reads",
+            "monotonic-writes",
+            "writes-follow-reads",
+        ] {
+            assert!(strong.contains(m), "{m}");
+        }
+        assert!(implied("strong-session-serializable").contains("sequential"));
+        assert!(implied("strict-serializable").contains("linearizable"));
+        // Plain serializability may reorder a session: no session guarantee follows.
+        assert!(!implied("serializable").contains("read-your-writes"));
+        let (_, also) = boundary(["read-your-writes"]);
+        assert!(also.contains(&"strong-session-serializable".to_string()));
+        assert!(!also.contains(&"serializable".to_string()));
+    }
 }

@@ -20,6 +20,9 @@ pub struct Args {
     /// Seed of the generated histories.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Models to check against (the figures in docs are for strict-serializable).
+    #[arg(long, default_value = "strict-serializable")]
+    pub expect: String,
     /// Concurrent client processes.
     #[arg(long, default_value_t = 16)]
     pub processes: u64,
@@ -49,8 +52,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let mut sizes = args.sizes.clone();
     sizes.sort_unstable();
     println!(
-        "isolation bench: list-append, {} processes, seed {}, --expect strict-serializable",
-        args.processes, args.seed
+        "isolation bench: list-append, {} processes, seed {}, --expect {}",
+        args.processes, args.seed, args.expect
     );
     println!(
         "{:>9} {:>9} {:>12} {:>9} {:>12} {:>12} {:>14} {:>10}  stages (ms)",
@@ -77,7 +80,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         let base_kb = status_kb("VmRSS:").unwrap_or(0);
         let peak_ok = reset_peak();
         let opts = CheckOptions {
-            expect: vec!["strict-serializable".into()],
+            expect: vec![args.expect.clone()],
             ..Default::default()
         };
         let cpu0 = cpu_secs().unwrap_or(0.0);
@@ -95,6 +98,9 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         }
         let extra_kb = hwm_kb.saturating_sub(base_kb);
         let st = &r.stats["isolation"];
+        if std::env::var_os("FAULTLINE_BENCH_STATS").is_some() {
+            eprintln!("{st}");
+        }
         let ms = |f: &str| st.get(f).and_then(|v| v.as_u64()).unwrap_or(0);
         println!(
             "{:>9} {:>9.3} {:>12.0} {:>9.2} {:>12.0} {:>12.1} {:>11.1} MB {:>10.0}  parse {} index {} graph {} total {}{}",
