@@ -289,3 +289,25 @@ fn lost_update_store() {
         );
     }
 }
+
+#[test]
+fn generated_strict_serializable_histories_with_crashes_pass() {
+    // history::sim's atomic store, with indeterminate transactions that took effect or not.
+    for seed in 0..4 {
+        let events = history::sim::list_append(&history::sim::ListAppendConfig {
+            txns: 3000,
+            crash_rate: 0.05,
+            seed,
+            ..Default::default()
+        });
+        let h = History::from_events("sim", events).unwrap();
+        let r = checked(&h, "strict-serializable");
+        assert_eq!(
+            r.valid,
+            Verdict::Valid,
+            "seed {seed}: {:#?}",
+            r.anomaly_types
+        );
+        assert!(r.anomalies.is_empty());
+    }
+}
