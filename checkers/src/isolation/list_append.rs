@@ -29,9 +29,15 @@ pub struct ListIndex {
     pub unobserved: HashMap<Id, Vec<Id>>,
     /// key -> the first transaction whose read is the order.
     pub longest_reader: HashMap<Id, TxnId>,
+    /// Reads (transaction, micro-op) that are not a prefix of their key's order (usually none).
+    pub incompatible: HashSet<(TxnId, u32)>,
 }
 
 impl ListIndex {
+    /// Whether the read at (t, mop) is a prefix of its key's order.
+    pub fn is_prefix(&self, t: TxnId, mop: u32) -> bool {
+        self.incompatible.is_empty() || !self.incompatible.contains(&(t, mop))
+    }
     pub fn writer(&self, key: Id, v: Id) -> Option<Append> {
         self.appends.get(&(key, v)).copied()
     }
@@ -73,10 +79,12 @@ fn is_prefix(xs: &[Id], order: &[Id]) -> bool {
 /// by its first longest reader). A prefix read holds no element the order does not.
 fn for_each_distinct_read(txns: &Txns, ix: &ListIndex, mut f: impl FnMut(TxnId, Id, &[Id])) {
     let mut done: HashSet<Id> = HashSet::default();
-    for_each_read(txns, |t, k, xs| {
-        let order = ix.order.get(&k).map(Vec::as_slice).unwrap_or(&[]);
-        if is_prefix(xs, order) && (xs.len() < order.len() || !done.insert(k)) {
-            return;
+    for_each_read_at(txns, |t, i, k, xs| {
+        if ix.is_prefix(t, i) {
+            let full = ix.order.get(&k).map_or(0, Vec::len);
+            if xs.len() < full || !done.insert(k) {
+                return;
+            }
         }
         f(t, k, xs)
     });
@@ -109,6 +117,19 @@ pub fn index(txns: &Txns) -> ListIndex {
                 if xs.len() > cur.len() || !ix.longest_reader.contains_key(&m.key) {
                     *cur = xs.to_vec();
                     ix.longest_reader.insert(m.key, t as TxnId);
+                }
+            }
+        }
+    }
+    for (t, txn) in txns.all.iter().enumerate() {
+        if !txn.is_ok() {
+            continue;
+        }
+        for (i, m) in txn.mops.iter().enumerate() {
+            if let (MopF::Read, Some(xs)) = (m.f, list_of(&m.value)) {
+                let order = ix.order.get(&m.key).map(Vec::as_slice).unwrap_or(&[]);
+                if !is_prefix(xs, order) {
+                    ix.incompatible.insert((t as TxnId, i as u32));
                 }
             }
         }
@@ -179,10 +200,10 @@ pub fn edges(txns: &Txns, ix: &ListIndex, edges: &mut EdgeSet) {
                     edges.add(w, t, WR);
                 }
             }
-            let order = ix.order.get(&k).map(Vec::as_slice).unwrap_or(&[]);
-            if !is_prefix(xs, order) {
+            if !ix.is_prefix(t, mi) {
                 return;
             }
+            let order = ix.order.get(&k).map(Vec::as_slice).unwrap_or(&[]);
             if let Some(&next) = order.get(xs.len()) {
                 if let Some(w) = graph_writer(k, next) {
                     edges.add(t, w, RW);
@@ -308,11 +329,11 @@ pub fn g1b_cases(txns: &Txns, ix: &ListIndex) -> Vec<Anomaly> {
 pub fn incompatible_order_cases(txns: &Txns, ix: &ListIndex) -> Vec<Anomaly> {
     let mut seen: HashSet<Id> = HashSet::default();
     let mut out = Vec::new();
-    for_each_read(txns, |t, k, xs| {
-        let order = ix.order.get(&k).map(Vec::as_slice).unwrap_or(&[]);
-        if is_prefix(xs, order) || !seen.insert(k) {
+    for_each_read_at(txns, |t, i, k, xs| {
+        if ix.is_prefix(t, i) || !seen.insert(k) {
             return;
         }
+        let order = ix.order.get(&k).map(Vec::as_slice).unwrap_or(&[]);
         let other = ix.longest_reader.get(&k).copied().unwrap_or(t);
         out.push(
             Anomaly::new(
@@ -559,13 +580,18 @@ pub fn lost_update_cases(txns: &Txns) -> Vec<Anomaly> {
 
 /// Calls `f(txn, key, list)` for every list read of every ok transaction.
 fn for_each_read(txns: &Txns, mut f: impl FnMut(TxnId, Id, &[Id])) {
+    for_each_read_at(txns, |t, _, k, xs| f(t, k, xs))
+}
+
+/// Like [`for_each_read`], with the micro-op's position.
+fn for_each_read_at(txns: &Txns, mut f: impl FnMut(TxnId, u32, Id, &[Id])) {
     for (t, txn) in txns.all.iter().enumerate() {
         if !txn.is_ok() {
             continue;
         }
-        for m in &txn.mops {
+        for (i, m) in txn.mops.iter().enumerate() {
             if let (MopF::Read, MopValue::List(xs)) = (&m.f, &m.value) {
-                f(t as TxnId, m.key, xs);
+                f(t as TxnId, i as u32, m.key, xs);
             }
         }
     }
