@@ -273,14 +273,14 @@ pub fn step_text(e: &CycleExplanation, s: &StepWhy) -> String {
             format!(
                 "{b} observed {a}'s {write} of {} to {}",
                 show(value),
-                show(key)
+                super::txns::key_name(key)
             )
         }
         Why::DidNotObserve { key, read, value } => format!(
             "{a} did not observe {b}'s {write} of {} to {} ({a} read {} = {})",
             show(value),
-            show(key),
-            show(key),
+            super::txns::key_name(key),
+            super::txns::key_name(key),
             show(read)
         ),
         Why::Overwrote {
@@ -290,7 +290,7 @@ pub fn step_text(e: &CycleExplanation, s: &StepWhy) -> String {
         } => format!(
             "{b} {wrote} {} to {} after {a}'s {write} of {}",
             show(later),
-            show(key),
+            super::txns::key_name(key),
             show(earlier)
         ),
         Why::Session { process } => format!("process {process} executed {a} before {b}"),

@@ -236,10 +236,10 @@ pub fn garbage_read_cases(txns: &Txns, ix: &ListIndex) -> Vec<Anomaly> {
                         format!(
                             "op {} read {} = {}, but no operation appended {} to {}",
                             txns.get(t).index,
-                            txns.keys.show(k),
+                            txns.key_name(k),
                             show_list(txns, xs),
                             txns.vals.show(x),
-                            txns.keys.show(k)
+                            txns.key_name(k)
                         ),
                     )
                     .with_key(key_of(txns, k)),
@@ -266,7 +266,7 @@ pub fn g1a_cases(txns: &Txns, ix: &ListIndex) -> Vec<Anomaly> {
                             format!(
                                 "op {} read {} = {}, which contains {}, appended by op {}; but op {} failed, so its append never happened",
                                 txns.get(t).index,
-                                txns.keys.show(k),
+                                txns.key_name(k),
                                 show_list(txns, xs),
                                 txns.vals.show(x),
                                 w.index,
@@ -309,13 +309,13 @@ pub fn g1b_cases(txns: &Txns, ix: &ListIndex) -> Vec<Anomaly> {
                 format!(
                     "op {} read {} = {}, ending in {}; but op {} appended {} and then also {} to {} in the same transaction, so {} was an intermediate state nobody else may see",
                     txns.get(t).index,
-                    txns.keys.show(k),
+                    txns.key_name(k),
                     show_list(txns, xs),
                     txns.vals.show(last),
                     w.index,
                     txns.vals.show(last),
                     later.join(", "),
-                    txns.keys.show(k),
+                    txns.key_name(k),
                     show_list(txns, xs),
                 ),
             )
@@ -342,10 +342,10 @@ pub fn incompatible_order_cases(txns: &Txns, ix: &ListIndex) -> Vec<Anomaly> {
                 format!(
                     "op {} read {} = {} and op {} read {} = {}; neither is a prefix of the other, so they cannot both be states of one list",
                     txns.get(t).index,
-                    txns.keys.show(k),
+                    txns.key_name(k),
                     show_list(txns, xs),
                     txns.get(other).index,
-                    txns.keys.show(k),
+                    txns.key_name(k),
                     show_list(txns, order)
                 ),
             )
@@ -381,7 +381,7 @@ pub fn dirty_update_cases(txns: &Txns, ix: &ListIndex) -> Vec<Anomaly> {
                     vec![fw.index, w.index],
                     format!(
                         "{} = {} holds {} from op {}, which failed, followed by {} from op {}, which did not fail: op {}'s append was applied on top of an aborted write",
-                        txns.keys.show(k),
+                        txns.key_name(k),
                         show_list(txns, order),
                         txns.vals.show(order[fi]),
                         fw.index,
@@ -410,7 +410,7 @@ pub fn duplicate_elements_cases(txns: &Txns, ix: &ListIndex) -> Vec<Anomaly> {
                     format!(
                         "op {} read {} = {}, in which {} appears more than once",
                         txns.get(t).index,
-                        txns.keys.show(k),
+                        txns.key_name(k),
                         show_list(txns, xs),
                         txns.vals.show(d)
                     ),
@@ -470,9 +470,9 @@ pub fn internal_cases(txns: &Txns) -> Vec<Anomaly> {
                                 format!(
                                     "op {} read {} = {}, but its own earlier reads and appends of {} in the same transaction say it must be {}",
                                     txn.index,
-                                    txns.keys.show(m.key),
+                                    txns.key_name(m.key),
                                     show_list(txns, xs),
-                                    txns.keys.show(m.key),
+                                    txns.key_name(m.key),
                                     expected
                                 ),
                             )
@@ -508,11 +508,11 @@ pub fn future_read_cases(txns: &Txns) -> Vec<Anomaly> {
                                 format!(
                                     "op {} read {} = {}, which contains {}, before the same transaction appended {} to {}",
                                     txn.index,
-                                    txns.keys.show(m.key),
+                                    txns.key_name(m.key),
                                     show_list(txns, xs),
                                     txns.vals.show(*v),
                                     txns.vals.show(*v),
-                                    txns.keys.show(m.key)
+                                    txns.key_name(m.key)
                                 ),
                             )
                             .with_key(key_of(txns, m.key)),
@@ -568,9 +568,9 @@ pub fn lost_update_cases(txns: &Txns) -> Vec<Anomaly> {
                 format!(
                     "{} all read {} = {} and then appended to {}; in any serial order the later of them would have seen the earlier one's append, so one update was lost",
                     names.join(" and "),
-                    txns.keys.show(k),
+                    txns.key_name(k),
                     show_list(txns, &xs),
-                    txns.keys.show(k)
+                    txns.key_name(k)
                 ),
             )
             .with_key(key_of(txns, k))

@@ -223,7 +223,7 @@ pub fn read_cases(txns: &Txns, ix: &RegisterIndex) -> Vec<Anomaly> {
         }
         for (k, r) in external_reads(txns, t as TxnId) {
             let Some(v) = r else { continue };
-            let (ks, vs) = (txns.keys.show(k), txns.vals.show(v));
+            let (ks, vs) = (txns.key_name(k), txns.vals.show(v));
             let a = match ix.writer(k, v) {
                 None => Anomaly::new(
                     "garbage-read",
@@ -279,9 +279,9 @@ pub fn internal_cases(txns: &Txns) -> Vec<Anomaly> {
                                     format!(
                                         "op {} read {} = {}, but it had {how} {} = {} earlier in the same transaction",
                                         txn.index,
-                                        txns.keys.show(m.key),
+                                        txns.key_name(m.key),
                                         show(txns, v),
-                                        txns.keys.show(m.key),
+                                        txns.key_name(m.key),
                                         show(txns, expect)
                                     ),
                                 )
@@ -319,10 +319,10 @@ pub fn future_read_cases(txns: &Txns, ix: &RegisterIndex) -> Vec<Anomaly> {
                             format!(
                                 "op {} read {} = {} before the same transaction wrote {} to {}",
                                 txn.index,
-                                txns.keys.show(m.key),
+                                txns.key_name(m.key),
                                 txns.vals.show(*v),
                                 txns.vals.show(*v),
-                                txns.keys.show(m.key)
+                                txns.key_name(m.key)
                             ),
                         )
                         .with_key(txns.key_json(m.key)),
@@ -362,9 +362,9 @@ pub fn lost_update_cases(txns: &Txns) -> Vec<Anomaly> {
                 format!(
                     "{} all read {} = {} and then wrote {}; in any serial order the later of them would have read the earlier one's write, so one update was lost",
                     names.join(" and "),
-                    txns.keys.show(k),
+                    txns.key_name(k),
                     show(txns, r),
-                    txns.keys.show(k)
+                    txns.key_name(k)
                 ),
             )
             .with_key(txns.key_json(k))
@@ -401,7 +401,7 @@ pub fn cyclic_versions_cases(txns: &Txns, ix: &RegisterIndex) -> Vec<Anomaly> {
                 ops,
                 format!(
                     "the versions of {} cannot be ordered: {}; together these orders form a cycle",
-                    txns.keys.show(k),
+                    txns.key_name(k),
                     why.join("; ")
                 ),
             )

@@ -62,6 +62,10 @@ impl Txns {
     pub fn get(&self, t: TxnId) -> &Txn {
         &self.all[t as usize]
     }
+    /// The key for sentences: `x`, or `key 3` for a number.
+    pub fn key_name(&self, k: u32) -> String {
+        key_name(self.keys.value(k))
+    }
     /// The key as JSON (for anomaly records).
     pub fn key_json(&self, k: u32) -> Value {
         self.keys.value(k).clone()
@@ -162,4 +166,13 @@ pub fn collect(h: &History) -> Result<Txns, CheckError> {
         keys,
         vals,
     })
+}
+
+/// A key for sentences: strings as they are, numbers as `key 3` (so "read key 3 = [1]" reads
+/// unambiguously).
+pub fn key_name(k: &Value) -> String {
+    match k {
+        Value::String(s) => s.clone(),
+        v => format!("key {v}"),
+    }
 }
