@@ -4,4 +4,5 @@
 mod anomalies;
 mod notation;
 mod oracle;
+mod realtime;
 mod stores;
