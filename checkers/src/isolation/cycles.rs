@@ -304,6 +304,21 @@ fn rw_cycle(c: &Comp, base: &str, allowed: Rels, b: &mut Budget) -> Option<Vec<S
             .map(|e| (e.source().index() as u32, e.target().index() as u32))
             .collect();
     starts.sort_unstable();
+    if base == "G-single-item" {
+        // The rest of the cycle uses no rw edge: b must reach a in the non-rw subgraph. Its
+        // components come in reverse topological order, so a component can only reach
+        // components listed before it: drop start edges that cannot close, try the ones
+        // inside one component (which always close) first.
+        let f = EdgeFiltered::from_fn(&c.g, |e| plain_kind(*e.weight(), allowed).is_some());
+        let mut comp = vec![0usize; c.g.node_count()];
+        for (i, s) in kosaraju_scc(&f).iter().enumerate() {
+            for n in s {
+                comp[n.index()] = i;
+            }
+        }
+        starts.retain(|&(a, b)| comp[a as usize] <= comp[b as usize]);
+        starts.sort_by_key(|&(a, b)| (comp[a as usize] != comp[b as usize], a, b));
+    }
     let n = c.g.node_count();
     // state = node * 4 + (last_rw as usize) * 2 + flag (two rw seen / adjacent rw seen)
     let mut parent: Vec<(u32, Rels)> = vec![(u32::MAX, 0); n * 4];

@@ -26,7 +26,11 @@ fn realtime_reduction_preserves_exactly_the_real_time_order() {
         let mut edges = EdgeSet::default();
         realtime_edges(&h, &txns, &mut edges);
         let n = txns.all.len();
-        assert!(edges.len() <= n * 6, "seed {seed}: {} edges for {n} txns", edges.len());
+        assert!(
+            edges.len() <= n * 6,
+            "seed {seed}: {} edges for {n} txns",
+            edges.len()
+        );
         let dg = edges.build(n);
         let rt = EdgeFiltered::from_fn(&dg.g, |e| *e.weight() & REALTIME != 0);
         for (i, a) in txns.all.iter().enumerate() {
