@@ -121,6 +121,8 @@ pub fn index(txns: &Txns) -> ListIndex {
             }
         }
     }
+    // Keys with reads that disagree: their unobserved appends are not placed after the order.
+    let mut incompatible_keys: HashSet<Id> = HashSet::default();
     for (t, txn) in txns.all.iter().enumerate() {
         if !txn.is_ok() {
             continue;
@@ -130,6 +132,7 @@ pub fn index(txns: &Txns) -> ListIndex {
                 let order = ix.order.get(&m.key).map(Vec::as_slice).unwrap_or(&[]);
                 if !is_prefix(xs, order) {
                     ix.incompatible.insert((t as TxnId, i as u32));
+                    incompatible_keys.insert(m.key);
                 }
             }
         }
@@ -151,7 +154,11 @@ pub fn index(txns: &Txns) -> ListIndex {
     let mut unobserved: Vec<(Id, Id, TxnId)> = ix
         .appends
         .iter()
-        .filter(|(kv, a)| committed.contains(&a.txn) && !observed.contains(kv))
+        .filter(|(kv, a)| {
+            committed.contains(&a.txn)
+                && !observed.contains(kv)
+                && !incompatible_keys.contains(&kv.0)
+        })
         .map(|(&(k, v), a)| (k, v, a.txn))
         .collect();
     unobserved.sort_unstable_by_key(|&(k, _, t)| (k, t));

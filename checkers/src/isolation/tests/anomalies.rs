@@ -107,6 +107,23 @@ fn process_variant_when_session_order_closes_the_cycle() {
 }
 
 #[test]
+fn g2_item_process() {
+    // T1 then T2 on process 0; T2 missed T3's append, T3 missed T1's.
+    let bad = "0 ok: a k 1
+               1 ok: r k []; a j 1
+               0 ok: r j []";
+    assert_eq!(
+        types(bad, "strong-session-serializable"),
+        ["G2-item-process"]
+    );
+    assert_valid(bad, SER);
+    assert_valid(
+        &bad.replace("r k []", "r k [1]"),
+        "strong-session-serializable",
+    );
+}
+
+#[test]
 fn realtime_variants() {
     // A stale read: T2 began after T1's append completed, yet did not see it.
     let bad = "0 ok: a x 1
