@@ -1,7 +1,8 @@
 //! Read-write registers: reads return one value, so the version order of a key must be
 //! inferred. Only sound rules are used, and the stats say which fired:
 //! - `initial-nil`: the initial state (nil) precedes every written value;
-//! - `read-then-write`: a transaction that read v and then wrote w installed w after v.
+//! - `read-then-write`: a transaction that read v and then wrote w installed w after v;
+//! - `write-then-write`: a transaction that wrote v and then w to a key ordered v before w.
 //!
 //! From the inferred order come `ww` and `rw` edges; `wr` edges come from reads of a value.
 //! Non-cycle anomalies: `G1a`, `G1b`, `garbage-read`, `internal`, `future-read`,
@@ -24,6 +25,7 @@ pub type Version = Option<Id>;
 pub enum Rule {
     InitialNil,
     ReadThenWrite(TxnId),
+    WriteThenWrite(TxnId),
 }
 
 impl Rule {
@@ -31,6 +33,7 @@ impl Rule {
         match self {
             Rule::InitialNil => "initial-nil",
             Rule::ReadThenWrite(_) => "read-then-write",
+            Rule::WriteThenWrite(_) => "write-then-write",
         }
     }
 }
@@ -147,6 +150,31 @@ pub fn index(txns: &Txns) -> RegisterIndex {
                         .or_default()
                         .push((r, w, Rule::ReadThenWrite(t)));
                     ix.rules_used.insert("read-then-write");
+                }
+            }
+        }
+    }
+    // write-then-write: successive writes of one key within a transaction.
+    for (t, txn) in txns.all.iter().enumerate() {
+        if !txn.in_graph() {
+            continue;
+        }
+        let mut last: Vec<(Id, Id)> = Vec::new();
+        for m in &txn.mops {
+            if let (MopF::Write, MopValue::One(v)) = (m.f, &m.value) {
+                match last.iter_mut().find(|(k, _)| *k == m.key) {
+                    Some(e) => {
+                        if e.1 != *v {
+                            ix.order.entry(m.key).or_default().push((
+                                Some(e.1),
+                                *v,
+                                Rule::WriteThenWrite(t as TxnId),
+                            ));
+                            ix.rules_used.insert("write-then-write");
+                        }
+                        e.1 = *v;
+                    }
+                    None => last.push((m.key, *v)),
                 }
             }
         }
@@ -381,18 +409,23 @@ pub fn cyclic_versions_cases(txns: &Txns, ix: &RegisterIndex) -> Vec<Anomaly> {
         let mut why: Vec<String> = Vec::new();
         let mut seen = HashSet::default();
         for &(a, b, rule) in pairs {
-            if let Rule::ReadThenWrite(t) = rule {
-                if seen.insert(t) {
+            let (t, verb) = match rule {
+                Rule::ReadThenWrite(t) => (t, "read"),
+                Rule::WriteThenWrite(t) => (t, "wrote"),
+                Rule::InitialNil => continue,
+            };
+            if seen.insert((t, a, b)) {
+                if !ops.contains(&txns.get(t).index) {
                     ops.push(txns.get(t).index);
-                    why.push(format!(
-                        "op {} read {} and then wrote {}, so {} < {}",
-                        txns.get(t).index,
-                        show(txns, a),
-                        txns.vals.show(b),
-                        show(txns, a),
-                        txns.vals.show(b)
-                    ));
                 }
+                why.push(format!(
+                    "op {} {verb} {} and then wrote {}, so {} < {}",
+                    txns.get(t).index,
+                    show(txns, a),
+                    txns.vals.show(b),
+                    show(txns, a),
+                    txns.vals.show(b)
+                ));
             }
         }
         out.push(

@@ -279,6 +279,20 @@ fn registers() {
          1 ok: r x 1; w x 2",
         SER,
     );
+    // Successive writes in one transaction order versions too.
+    assert_eq!(
+        types(
+            "0 ok: r x 3; w x 1; w x 2
+             1 ok: r x 2; w x 3",
+            SER
+        ),
+        ["G1c", "cyclic-versions"]
+    );
+    assert_valid(
+        "0 ok: w x 1; w x 2
+         1 ok: w x 3; w x 4",
+        SER,
+    );
     assert_eq!(types("0 ok: w x 1; r x 2", SER), ["internal"]);
     assert_eq!(
         types(
@@ -294,7 +308,8 @@ fn registers() {
              1 ok: r x 1",
             SER
         ),
-        ["G1b"]
+        // As for list-append: the reader also missed the later write 2.
+        ["G-single-item", "G1b"]
     );
     assert_eq!(types("0 ok: r x 5", SER), ["garbage-read"]);
     assert_eq!(
