@@ -3,7 +3,7 @@
 //! [`render`] turns it into the text people read.
 
 use super::cycles::{Cycle, Step};
-use super::graph::{Rels, PROCESS, REALTIME, RW, WR, WW};
+use super::graph::{PROCESS, REALTIME, RW, WR, WW};
 use super::list_append::{show_list, ListIndex};
 use super::register::{self, RegisterIndex};
 use super::txns::{TxnId, Txns};
@@ -353,9 +353,4 @@ pub fn render(e: &CycleExplanation) -> String {
         extra
     ));
     s
-}
-
-/// Edge kinds as a label (for pictures).
-pub fn rel_label(rel: Rels) -> &'static str {
-    super::graph::rel_name(rel)
 }
