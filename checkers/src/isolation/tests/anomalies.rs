@@ -107,6 +107,24 @@ fn process_variant_when_session_order_closes_the_cycle() {
 }
 
 #[test]
+fn g1c_and_g_single_process() {
+    // A session read the append its own next transaction made.
+    let bad = "0 ok: r x [1]
+               0 ok: a x 1";
+    assert_eq!(types(bad, "strong-session-serializable"), ["G1c-process"]);
+    assert_valid(&bad.replace("[1]", "[]"), "strong-session-serializable");
+    // A session did not read its own earlier append (read-your-writes, transactionally).
+    let bad = "0 ok: a x 1
+               0 ok: r x []";
+    assert_eq!(
+        types(bad, "strong-session-snapshot-isolation"),
+        ["G-single-item-process"]
+    );
+    assert_valid(bad, "snapshot-isolation");
+    assert_valid(&bad.replace("[]", "[1]"), "strong-session-serializable");
+}
+
+#[test]
 fn g2_item_process() {
     // T1 then T2 on process 0; T2 missed T3's append, T3 missed T1's.
     let bad = "0 ok: a k 1
