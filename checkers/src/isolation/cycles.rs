@@ -83,17 +83,14 @@ fn plain_kind(r: Rels, allowed: Rels) -> Option<Rels> {
 
 struct Budget {
     deadline: Option<Instant>,
-    ticks: u32,
     out: bool,
 }
 
 impl Budget {
+    /// True once the deadline has passed (checked on every call: callers call it per search
+    /// start or every 65,536 search steps, where a clock read costs nothing in comparison).
     fn exhausted(&mut self) -> bool {
-        if self.out {
-            return true;
-        }
-        self.ticks = self.ticks.wrapping_add(1);
-        if self.ticks % 256 == 1 {
+        if !self.out {
             if let Some(d) = self.deadline {
                 self.out = Instant::now() >= d;
             }
@@ -132,7 +129,6 @@ pub fn search(
     let mut local_of: Vec<u32> = vec![u32::MAX; dg.g.node_count()];
     let mut budget = Budget {
         deadline,
-        ticks: 0,
         out: false,
     };
     for members in sccs {
@@ -332,7 +328,12 @@ fn rw_cycle(c: &Comp, base: &str, allowed: Rels, b: &mut Budget) -> Option<Vec<S
         stamp[start] = round;
         let mut q = VecDeque::from([start as u32]);
         let mut goal: Option<u32> = None;
+        let mut steps = 0u32;
         while let Some(s) = q.pop_front() {
+            steps = steps.wrapping_add(1);
+            if steps & 0xFFFF == 0 && b.exhausted() {
+                return None;
+            }
             let (u, last_rw, flag) = (s as usize / 4, s & 2 != 0, s & 1 != 0);
             if u as u32 == a {
                 let ok = match base {
