@@ -114,7 +114,6 @@ pub fn analyze(
     forbidden: &BTreeSet<&'static str>,
 ) -> Result<Report, CheckError> {
     let started = Instant::now();
-    let deadline = started + opts.time_limit.unwrap_or(DEFAULT_TIME_LIMIT);
     let txns = txns::collect(h)?;
     let t_parse = started.elapsed();
     let mut rep = Report::default();
@@ -168,6 +167,8 @@ pub fn analyze(
         }
         let dg = edges.build(txns.all.len());
         let t_graph = started.elapsed();
+        // The budget is for the cycle search (the other stages are linear).
+        let deadline = Instant::now() + opts.time_limit.unwrap_or(DEFAULT_TIME_LIMIT);
         let search = cycles::search(&dg, forbidden, Some(deadline));
         let found = match detectors.join() {
             Ok(found) => found,
