@@ -2,8 +2,8 @@
 //! keys and values, and whether the history holds list-append or read-write register data.
 
 use crate::check::CheckError;
-use history::txn::{parse_txn, Interner, Mop, MopF, ReadKind};
-use history::{History, OpId, Outcome};
+use history::txn::{parse_txn, Id, Interner, Mop, MopF, MopValue, ReadKind};
+use history::{History, Op, OpId, Outcome};
 use serde_json::Value;
 
 /// Index of a transaction in [`Txns::all`]; also its node in the dependency graph.
@@ -122,17 +122,76 @@ pub fn data_model(h: &History) -> Result<DataModel, CheckError> {
     }
 }
 
+/// Histories at least this long are parsed on two threads.
+const PARALLEL_PARSE_MIN: usize = 20_000;
+
 /// Parses every `txn` op into a [`Txn`]. Reads of ops that did not complete `ok` are unknown.
+/// Long histories are parsed in two halves on two threads, each with its own interners, then
+/// the second half's ids are mapped into the first's.
 pub fn collect(h: &History) -> Result<Txns, CheckError> {
     let model = data_model(h)?;
+    let ops: Vec<&Op> = h.ops.iter().filter(|o| o.f == "txn").collect();
+    if ops.len() < PARALLEL_PARSE_MIN {
+        let (all, keys, vals) = parse_chunk(h, &ops, model)?;
+        return Ok(Txns {
+            model,
+            all,
+            keys,
+            vals,
+        });
+    }
+    let (first, second) = ops.split_at(ops.len() / 2);
+    let (a, b) = std::thread::scope(|s| {
+        let second = s.spawn(|| parse_chunk(h, second, model));
+        let a = parse_chunk(h, first, model);
+        let b = match second.join() {
+            Ok(b) => b,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        (a, b)
+    });
+    // The first error in history order wins.
+    let (mut all, mut keys, mut vals) = a?;
+    let (rest, kb, vb) = b?;
+    let kmap: Vec<Id> = (0..kb.len() as Id)
+        .map(|i| keys.intern(kb.value(i)))
+        .collect();
+    let vmap: Vec<Id> = (0..vb.len() as Id)
+        .map(|i| vals.intern(vb.value(i)))
+        .collect();
+    all.reserve(rest.len());
+    for mut t in rest {
+        for m in &mut t.mops {
+            m.key = kmap[m.key as usize];
+            match &mut m.value {
+                MopValue::One(v) => *v = vmap[*v as usize],
+                MopValue::List(xs) => xs.iter_mut().for_each(|x| *x = vmap[*x as usize]),
+                MopValue::Nil | MopValue::Unknown => {}
+            }
+        }
+        all.push(t);
+    }
+    Ok(Txns {
+        model,
+        all,
+        keys,
+        vals,
+    })
+}
+
+fn parse_chunk(
+    h: &History,
+    ops: &[&Op],
+    model: DataModel,
+) -> Result<(Vec<Txn>, Interner, Interner), CheckError> {
     let read_kind = match model {
         DataModel::ListAppend => ReadKind::List,
         DataModel::Register => ReadKind::Register,
     };
     let mut keys = Interner::new();
     let mut vals = Interner::new();
-    let mut all = Vec::new();
-    for op in h.ops.iter().filter(|o| o.f == "txn") {
+    let mut all = Vec::with_capacity(ops.len());
+    for op in ops {
         let completed = op.outcome == Outcome::Ok;
         let mops = parse_txn(&op.value, completed, read_kind, &mut keys, &mut vals).map_err(
             |message| CheckError::Input {
@@ -160,12 +219,7 @@ pub fn collect(h: &History) -> Result<Txns, CheckError> {
             mops,
         });
     }
-    Ok(Txns {
-        model,
-        all,
-        keys,
-        vals,
-    })
+    Ok((all, keys, vals))
 }
 
 /// A key for sentences: strings as they are, numbers as `key 3` (so "read key 3 = [1]" reads

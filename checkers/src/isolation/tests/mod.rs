@@ -4,5 +4,6 @@
 mod anomalies;
 mod notation;
 mod oracle;
+mod parse;
 mod realtime;
 mod stores;
