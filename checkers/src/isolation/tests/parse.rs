@@ -48,9 +48,11 @@ fn parallel_parse_matches_the_history() {
     let got = as_json(&t);
     for (i, (txn, g)) in t.all.iter().zip(&got).enumerate() {
         let op = &h.ops[txn.op];
-        let mut alone = History::default();
-        alone.source = "one".into();
-        alone.ops.push(op.clone());
+        let alone = History {
+            source: "one".into(),
+            ops: vec![op.clone()],
+            ..Default::default()
+        };
         let one = collect(&alone).unwrap();
         assert_eq!(&as_json(&one)[0], g, "txn {i}");
     }
