@@ -47,7 +47,12 @@ fn color(rel: &str) -> &'static str {
 
 /// Positions of the boxes' centres on a circle.
 fn layout(n: usize) -> (Vec<(f64, f64)>, f64, f64) {
-    let r = (n as f64 * (BOX_W * 0.75) / std::f64::consts::TAU).max(110.0);
+    // Neighbours on the circle stay a box width (plus room for a label) apart.
+    let r = if n > 2 {
+        ((BOX_W + 60.0) / (2.0 * (std::f64::consts::PI / n as f64).sin())).max(110.0)
+    } else {
+        110.0
+    };
     let (w, h) = (2.0 * r + BOX_W + 80.0, 2.0 * r + BOX_H + 110.0);
     let (cx, cy) = (w / 2.0, h / 2.0 + 10.0);
     let pts = (0..n)
@@ -79,7 +84,26 @@ fn box_exit(c: (f64, f64), p: (f64, f64)) -> (f64, f64) {
 /// The SVG picture of a cycle.
 pub fn svg(e: &CycleExplanation) -> String {
     let n = e.txns.len();
-    let (pts, w, h) = layout(n);
+    let (mut pts, w, h) = layout(n);
+    // The edge kinds present, for the legend, which must fit.
+    let mut kinds: Vec<&str> = Vec::new();
+    for st in &e.steps {
+        if !kinds.contains(&st.rel) {
+            kinds.push(st.rel);
+        }
+    }
+    let legend_w: f64 = kinds
+        .iter()
+        .map(|k| 7.0 * legend(k).len() as f64 + 18.0)
+        .sum::<f64>()
+        + 24.0;
+    let w = if legend_w > w {
+        let shift = (legend_w - w) / 2.0;
+        pts.iter_mut().for_each(|p| p.0 += shift);
+        legend_w
+    } else {
+        w
+    };
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -114,10 +138,26 @@ pub fn svg(e: &CycleExplanation) -> String {
             r#"<line x1="{:.1}" y1="{:.1}" x2="{:.1}" y2="{:.1}" stroke="{c}" stroke-width="2" marker-end="url(#arrow-{})"/>"#,
             a.0, a.1, b.0, b.1, st.rel
         );
-        let (mx, my) = ((a.0 + b.0) / 2.0 + ox, (a.1 + b.1) / 2.0 + oy);
+        // The label sits beside its own arrow, on the side of the offset.
+        let (mx, my) = (
+            (a.0 + b.0) / 2.0 + ox * 0.6,
+            (a.1 + b.1) / 2.0 + oy * 0.6 + 4.0,
+        );
+        let anchor = if ox > 3.0 {
+            "start"
+        } else if ox < -3.0 {
+            "end"
+        } else {
+            "middle"
+        };
+        let my = if anchor == "middle" {
+            my + oy * 0.8
+        } else {
+            my
+        };
         let _ = writeln!(
             s,
-            r#"<text x="{mx:.1}" y="{my:.1}" fill="{c}" text-anchor="middle" paint-order="stroke" stroke="white" stroke-width="4">{}</text>"#,
+            r#"<text x="{mx:.1}" y="{my:.1}" fill="{c}" text-anchor="{anchor}" paint-order="stroke" stroke="white" stroke-width="4">{}</text>"#,
             esc(&edge_label(e, i))
         );
     }
@@ -134,8 +174,31 @@ pub fn svg(e: &CycleExplanation) -> String {
             t.process
         );
     }
-    s.push_str("</svg>\n");
+    // Legend: the edge kinds present, in their colours.
+    let mut x = 12.0;
+    for k in kinds {
+        let _ = write!(
+            s,
+            r#"<text x="{x:.0}" y="{:.0}" fill="{}" font-size="12">{}</text>"#,
+            h - 12.0,
+            color(k),
+            esc(&legend(k))
+        );
+        x += 7.0 * legend(k).len() as f64 + 18.0;
+    }
+    s.push_str("\n</svg>\n");
     s
+}
+
+fn legend(rel: &str) -> String {
+    match rel {
+        "ww" => "ww: overwrote".into(),
+        "wr" => "wr: read from".into(),
+        "rw" => "rw: did not see".into(),
+        "process" => "process: session order".into(),
+        "realtime" => "realtime: finished before".into(),
+        other => other.into(),
+    }
 }
 
 /// The Graphviz DOT source of a cycle.
