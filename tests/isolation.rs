@@ -236,3 +236,24 @@ fn register_histories_are_checked_too() {
         serde_json::json!(["initial-nil", "read-then-write"])
     );
 }
+
+#[test]
+fn models_this_analysis_does_not_check_are_not_called_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "skew.jsonl", &jsonl(READ_SKEW, true));
+    // Read-your-writes is not a transactional model: the isolation analysis must not run for
+    // it (and so must not make the verdict valid); with nothing else checking, it is unknown.
+    let (code, out, _) = faultline(&["check", &p, "--json", "--expect", "read-your-writes"]);
+    let v = json(&out);
+    let ran: Vec<&str> = v["stats"]["analyses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    assert!(!ran.contains(&"isolation"), "{out}");
+    if ran.is_empty() {
+        assert_eq!(v["valid"], "unknown", "{out}");
+        assert_eq!(code, 3);
+    }
+}
