@@ -46,11 +46,13 @@ fn generate(rng: &mut SplitMix64, complete: bool) -> Vec<Vec<M>> {
         }
         txns.push(mops);
     }
-    txns.push(
-        (0..keys)
-            .map(|k| M::Read(k as u64, lists[k].clone()))
-            .collect(),
-    );
+    if complete {
+        txns.push(
+            (0..keys)
+                .map(|k| M::Read(k as u64, lists[k].clone()))
+                .collect(),
+        );
+    }
     txns
 }
 
