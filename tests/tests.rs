@@ -6,3 +6,4 @@ mod check;
 mod session;
 mod linearizability;
 mod porcupine;
+mod isolation;

@@ -92,6 +92,7 @@ pub fn analyses() -> Vec<&'static dyn Analysis> {
         &crate::weak_models::SessionCausal,
         &crate::weak_models::Convergence,
         &crate::linear::Linearizability,
+        &crate::isolation::Isolation,
     ]
 }
 

@@ -12,6 +12,7 @@ pub mod causal;
 pub mod check;
 pub mod convergence;
 pub mod linear;
+pub mod isolation;
 pub mod models;
 pub mod result;
 pub mod session;

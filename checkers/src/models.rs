@@ -88,18 +88,24 @@ pub const MODELS: &[ModelDef] = &[
         implies: &["sequential"],
         summary: "every operation takes effect at one instant between its invocation and completion",
     },
-    // Transactional isolation (Adya, Cerone et al., Elle).
+    // Transactional isolation (Adya, Cerone et al., Elle's consistency_model.clj). Each model
+    // lists what it adds over the models it implies. Our micro-ops have no predicate reads, so
+    // every anti-dependency is an item anti-dependency: the cycle checker reports the `-item`
+    // forms (`G-single-item`, `G-nonadjacent-item`), and a model that forbids `G-single` or
+    // `G-nonadjacent` forbids their item forms too. A `-process` anomaly implies its
+    // `-realtime` form (processes are single-threaded), so models that forbid `-realtime`
+    // types also forbid the `-process` ones (through the strong-session models they imply).
     ModelDef {
         name: "read-uncommitted",
-        forbids: &["G0"],
+        forbids: &["G0", "cyclic-versions"],
         implies: &[],
-        summary: "no write cycles (G0)",
+        summary: "PL-1: no write cycles (G0); every key has one version order",
     },
     ModelDef {
         name: "read-committed",
-        forbids: &["G1a", "G1b", "G1c"],
+        forbids: &["G1a", "G1b", "G1c", "dirty-update", "incompatible-order", "future-read"],
         implies: &["read-uncommitted"],
-        summary: "no aborted or intermediate reads, no cycles of write and read dependencies",
+        summary: "PL-2: no aborted or intermediate reads, no cycles of write and read dependencies",
     },
     ModelDef {
         name: "monotonic-atomic-view",
@@ -109,69 +115,85 @@ pub const MODELS: &[ModelDef] = &[
     },
     ModelDef {
         name: "read-atomic",
-        forbids: &[],
+        forbids: &["internal"],
         implies: &["monotonic-atomic-view"],
-        summary: "no fractured reads",
-    },
-    ModelDef {
-        name: "consistent-view",
-        forbids: &["G-single"],
-        implies: &["monotonic-atomic-view"],
-        summary: "PL-2+: no cycles with exactly one anti-dependency",
+        summary: "no fractured reads; transactions agree with their own reads and writes",
     },
     ModelDef {
         name: "causal-cerone",
-        forbids: &["G1c-process"],
+        forbids: &[],
         implies: &["read-atomic"],
         summary: "transactional causal consistency (Cerone et al.)",
     },
     ModelDef {
         name: "parallel-snapshot-isolation",
-        forbids: &["G-single-process"],
+        forbids: &[],
         implies: &["causal-cerone"],
         summary: "PSI: causal, no conflicting concurrent writers",
     },
     ModelDef {
-        name: "repeatable-read",
-        forbids: &["G2-item"],
+        name: "consistent-view",
+        forbids: &["G-single", "G-single-item"],
         implies: &["read-committed"],
-        summary: "PL-2.99: no item anti-dependency cycles",
+        summary: "PL-2+: no cycles with exactly one anti-dependency",
+    },
+    ModelDef {
+        name: "repeatable-read",
+        forbids: &["G2-item", "G-single-item", "G-nonadjacent-item", "lost-update"],
+        implies: &["read-committed", "monotonic-atomic-view"],
+        summary: "PL-2.99: no cycles of item dependencies and anti-dependencies",
     },
     ModelDef {
         name: "snapshot-isolation",
-        forbids: &["G-single", "G-nonadjacent", "lost-update"],
-        implies: &["consistent-view", "parallel-snapshot-isolation"],
+        forbids: &["G-single", "G-single-item", "lost-update"],
+        implies: &["consistent-view", "monotonic-atomic-view", "parallel-snapshot-isolation"],
         summary: "every transaction reads a snapshot; no write-write conflicts commit",
     },
     ModelDef {
         name: "serializable",
-        forbids: &["G2-item", "G-single", "G-nonadjacent", "G-single-item", "G-nonadjacent-item", "incompatible-order", "lost-update", "internal", "dirty-update", "cyclic-versions"],
+        forbids: &["G-nonadjacent", "G-nonadjacent-item", "G2-item"],
         implies: &["repeatable-read", "snapshot-isolation"],
-        summary: "equivalent to some serial order of the committed transactions",
+        summary: "PL-3: equivalent to some serial order of the committed transactions",
     },
     ModelDef {
         name: "strong-session-snapshot-isolation",
-        forbids: &["G-single-process", "G-nonadjacent-process"],
-        implies: &["snapshot-isolation"],
-        summary: "snapshot isolation that respects each session's order",
+        forbids: &[
+            "G0-process",
+            "G1c-process",
+            "G-single-process",
+            "G-single-item-process",
+            "G-nonadjacent",
+            "G-nonadjacent-item",
+            "G-nonadjacent-process",
+            "G-nonadjacent-item-process",
+        ],
+        implies: &["snapshot-isolation", "pram", "writes-follow-reads"],
+        summary: "snapshot isolation in which each transaction sees its session's earlier ones",
     },
     ModelDef {
         name: "strong-snapshot-isolation",
-        forbids: &["G-single-realtime", "G-nonadjacent-realtime"],
+        forbids: &[
+            "G0-realtime",
+            "G1c-realtime",
+            "G-single-realtime",
+            "G-single-item-realtime",
+            "G-nonadjacent-realtime",
+            "G-nonadjacent-item-realtime",
+        ],
         implies: &["strong-session-snapshot-isolation"],
-        summary: "snapshot isolation that respects real-time order",
+        summary: "snapshot isolation in which each transaction sees all that completed before it began",
     },
     ModelDef {
         name: "strong-session-serializable",
-        forbids: &["G0-process", "G1c-process", "G-single-process", "G-nonadjacent-process", "G2-item-process"],
-        implies: &["serializable", "strong-session-snapshot-isolation"],
-        summary: "serializable, respecting each session's order",
+        forbids: &["G2-item-process"],
+        implies: &["serializable", "strong-session-snapshot-isolation", "sequential"],
+        summary: "serializable in an order that respects each session's order",
     },
     ModelDef {
         name: "strict-serializable",
-        forbids: &["G0-realtime", "G1c-realtime", "G-single-realtime", "G-nonadjacent-realtime", "G2-item-realtime"],
-        implies: &["strong-session-serializable", "strong-snapshot-isolation"],
-        summary: "serializable, respecting real-time order",
+        forbids: &["G2-item-realtime"],
+        implies: &["strong-session-serializable", "strong-snapshot-isolation", "linearizable"],
+        summary: "serializable in an order that respects real-time order",
     },
 ];
 
@@ -301,5 +323,56 @@ mod tests {
         assert!(forbidden("strict-serializable").contains("G0"));
         assert!(forbidden("causal").contains("read-your-writes"));
         assert!(!forbidden("causal").contains("incompatible-order"));
+    }
+
+    #[test]
+    fn transactional_lattice_matches_elle() {
+        // Read skew: the weakest models it breaks, as Elle reports them.
+        let (not, also) = boundary(["G-single-item"]);
+        assert_eq!(not, vec!["consistent-view", "repeatable-read"]);
+        for m in ["snapshot-isolation", "serializable", "strict-serializable"] {
+            assert!(also.contains(&m.to_string()), "{m}");
+        }
+        assert!(!also.contains(&"read-committed".to_string()));
+        // Write skew breaks serializability but not snapshot isolation.
+        let (not, also) = boundary(["G2-item"]);
+        assert_eq!(not, vec!["repeatable-read"]);
+        assert!(also.contains(&"serializable".to_string()));
+        assert!(!also.contains(&"snapshot-isolation".to_string()));
+        // A stale read (real-time) breaks only the strong models.
+        let (not, _) = boundary(["G-single-item-realtime"]);
+        assert_eq!(not, vec!["strong-snapshot-isolation"]);
+        // Session order cycles: strong session models, not plain serializable.
+        let (not, also) = boundary(["G0-process"]);
+        assert_eq!(not, vec!["strong-session-snapshot-isolation"]);
+        assert!(also.contains(&"strict-serializable".to_string()));
+        assert!(!also.contains(&"serializable".to_string()));
+        assert!(forbidden("strict-serializable").contains("G2-item-process"));
+        assert!(forbidden("serializable").contains("G-single-item"));
+        assert!(!forbidden("snapshot-isolation").contains("G2-item"));
+        assert!(!forbidden("snapshot-isolation").contains("G-nonadjacent-item"));
+        assert!(forbidden("read-committed").contains("G1b"));
+        assert!(!forbidden("read-committed").contains("G-single-item"));
+    }
+
+    #[test]
+    fn session_guarantees_are_wired_into_the_transactional_models() {
+        // Strong session SI sees its session's earlier transactions: session guarantees hold.
+        let strong = implied("strong-session-snapshot-isolation");
+        for m in [
+            "read-your-writes",
+            "monotonic-reads",
+            "monotonic-writes",
+            "writes-follow-reads",
+        ] {
+            assert!(strong.contains(m), "{m}");
+        }
+        assert!(implied("strong-session-serializable").contains("sequential"));
+        assert!(implied("strict-serializable").contains("linearizable"));
+        // Plain serializability may reorder a session: no session guarantee follows.
+        assert!(!implied("serializable").contains("read-your-writes"));
+        let (_, also) = boundary(["read-your-writes"]);
+        assert!(also.contains(&"strong-session-serializable".to_string()));
+        assert!(!also.contains(&"serializable".to_string()));
     }
 }
