@@ -24,9 +24,13 @@ pub fn parse_history(source_name: &str, text: &str) -> Result<History, ParseErro
     let mut b = HistoryBuilder::with_capacity(source_name, text.len() / 400);
     // Invocations whose value was skipped: (op id, line number, line text).
     let mut deferred: Vec<(usize, usize, &str)> = Vec::new();
-    each_event(source_name, text, true, |ev, skipped, line| {
+    each_event(source_name, text, true, |mut ev, skipped, line| {
         if skipped {
-            deferred.push((b.op_count(), ev.line, line));
+            match ev.process {
+                // Nemesis events are not ops and are few: keep their value now.
+                Process::Nemesis => ev.value = value_of_line(source_name, ev.line, line)?,
+                Process::Client(_) => deferred.push((b.op_count(), ev.line, line)),
+            }
         }
         b.push(ev)
     })?;
@@ -38,18 +42,24 @@ pub fn parse_history(source_name: &str, text: &str) -> Result<History, ParseErro
         if op.outcome == crate::op::Outcome::Ok || !op.value.is_null() {
             continue;
         }
-        let v: Value = serde_json::from_str(line).map_err(|e| {
-            ParseError::new(
-                source_name,
-                line_no,
-                ParseErrorKind::Syntax(format!("bad JSON: {e}")),
-            )
-        })?;
-        if let Value::Object(mut m) = v {
-            op.value = m.remove("value").unwrap_or(Value::Null);
-        }
+        op.value = value_of_line(source_name, line_no, line)?;
     }
     Ok(h)
+}
+
+/// The `value` field of one JSONL line, parsed in full.
+fn value_of_line(source_name: &str, line_no: usize, line: &str) -> Result<Value, ParseError> {
+    let v: Value = serde_json::from_str(line).map_err(|e| {
+        ParseError::new(
+            source_name,
+            line_no,
+            ParseErrorKind::Syntax(format!("bad JSON: {e}")),
+        )
+    })?;
+    Ok(match v {
+        Value::Object(mut m) => m.remove("value").unwrap_or(Value::Null),
+        _ => Value::Null,
+    })
 }
 
 /// Calls `f` with each event of the text, in order; stops at the first error. With `defer`,
@@ -370,6 +380,24 @@ pub fn to_string(events: &[Event]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nemesis_values_never_leak_into_ops() {
+        let text = "{\"process\":\"nemesis\",\"type\":\"invoke\",\"f\":\"start-partition\",\"value\":{\"pattern\":\"one\"}}\n\
+{\"process\":\"nemesis\",\"type\":\"info\",\"f\":\"start-partition\",\"value\":{\"pattern\":\"one\"}}\n\
+{\"process\":0,\"type\":\"invoke\",\"f\":\"cas\",\"key\":1,\"value\":[1,2]}\n\
+{\"process\":0,\"type\":\"info\",\"f\":\"cas\",\"key\":1,\"value\":[1,2]}\n";
+        let h = parse_history("h.jsonl", text).unwrap();
+        assert_eq!(h.ops[0].value, serde_json::json!([1, 2]));
+        assert_eq!(h.nemesis[0].value, serde_json::json!({"pattern": "one"}));
+        // An info completion with no value keeps the invocation's.
+        let text = "{\"process\":\"nemesis\",\"type\":\"invoke\",\"f\":\"kill\",\"value\":[1]}\n\
+{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":3}\n\
+{\"process\":0,\"type\":\"info\",\"f\":\"write\"}\n";
+        let h = parse_history("h.jsonl", text).unwrap();
+        assert_eq!(h.ops[0].value, serde_json::json!(3));
+        assert_eq!(h.nemesis[0].value, serde_json::json!([1]));
+    }
 
     #[test]
     fn parses_fields_and_keeps_unknown_ones() {
