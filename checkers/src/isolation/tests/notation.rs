@@ -121,9 +121,19 @@ pub fn run(spec: &str, model: &str) -> CheckResult {
     .expect("check runs")
 }
 
-/// The anomaly types found (only those the model forbids, plus unknown types).
+/// The anomaly types the isolation analysis found (only those the model forbids, plus unknown
+/// types). Other analyses (session, causal) may also run for the model; their findings are
+/// asserted in their own tests.
 pub fn types(spec: &str, model: &str) -> Vec<String> {
-    run(spec, model).anomaly_types
+    use crate::check::Analysis;
+    let detects = crate::isolation::Isolation.detects();
+    run(spec, model)
+        .anomaly_types
+        .into_iter()
+        .filter(|t| {
+            detects.contains(&t.as_str()) || crate::models::ALWAYS_FORBIDDEN.contains(&t.as_str())
+        })
+        .collect()
 }
 
 /// Asserts the history is valid under `model`.
