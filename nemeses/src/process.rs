@@ -66,9 +66,21 @@ pub fn restart(procs: &mut dyn NodeProcesses, node: NodeId) -> Result<()> {
         .map_err(|problem| Error::Node { node, problem })
 }
 
-/// SIGSTOPs node `node`'s whole process group.
+/// SIGSTOPs node `node`'s whole process group, and waits until the leader's threads are all
+/// stopped (the signal is asynchronous).
 pub fn pause(procs: &dyn NodeProcesses, node: NodeId) -> Result<u32> {
-    signal_node(procs, node, libc::SIGSTOP)
+    let pid = signal_node(procs, node, libc::SIGSTOP)?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while !sys::all_threads_in(pid, 'T') {
+        if std::time::Instant::now() > deadline {
+            return Err(Error::Node {
+                node,
+                problem: format!("pid {pid} not stopped 2 s after SIGSTOP"),
+            });
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(pid)
 }
 
 /// SIGCONTs node `node`'s whole process group.

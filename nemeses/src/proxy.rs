@@ -91,6 +91,8 @@ pub struct ProxyNet {
     /// (from, to) -> (proxy listen address, controls); from = [`CLIENT`] for client links.
     links: BTreeMap<(NodeId, NodeId), (SocketAddr, Arc<Link>)>,
     runtime: Option<tokio::runtime::Runtime>,
+    state: Arc<StateFile>,
+    recorded: Vec<Resource>,
 }
 
 impl ProxyNet {
@@ -120,6 +122,8 @@ impl ProxyNet {
             subnet,
             links: BTreeMap::new(),
             runtime: None,
+            state: state.clone(),
+            recorded: Vec::new(),
         };
         let proxy_ip = Ipv4Addr::new(127, subnet.0, subnet.1, 250);
         let mut k = 0u64;
@@ -140,9 +144,11 @@ impl ProxyNet {
                 let listen = listener
                     .local_addr()
                     .map_err(|e| Error::io("proxy local_addr", e))?;
-                state.add(&Resource::Proxy {
+                let r = Resource::Proxy {
                     listen: format!("{listen} -> {target} (link {from}->{to})"),
-                })?;
+                };
+                state.add(&r)?;
+                net.recorded.push(r);
                 runtime.spawn(accept_loop(listener, target, link.clone()));
                 net.links.insert((from, to), (listen, link));
             }
@@ -218,6 +224,11 @@ impl ProxyNet {
     pub fn shutdown(&mut self) {
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_background();
+        }
+        for r in std::mem::take(&mut self.recorded) {
+            if let Err(e) = self.state.remove(&r) {
+                tracing::error!(%e, "recording proxy shutdown");
+            }
         }
     }
 }

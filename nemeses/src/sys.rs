@@ -86,6 +86,35 @@ pub fn cmdline(pid: u32) -> Option<String> {
     )
 }
 
+/// The process state letter from /proc/PID/stat (`R`, `S`, `T` stopped, `Z` zombie, ...).
+pub fn state_char(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .next()?
+        .chars()
+        .next()
+}
+
+/// Every thread of `pid` (from /proc/PID/task) is in state `want`.
+pub fn all_threads_in(pid: u32, want: char) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|t| {
+        std::fs::read_to_string(t.path().join("stat")).is_ok_and(|stat| {
+            stat.rfind(')')
+                .and_then(|i| {
+                    stat[i + 1..]
+                        .split_whitespace()
+                        .next()
+                        .map(|s| s.starts_with(want))
+                })
+                .unwrap_or(false)
+        })
+    })
+}
+
 /// True when a process with this pid exists and is not a zombie.
 pub fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
