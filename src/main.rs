@@ -9,6 +9,7 @@ mod cli;
 mod exit;
 mod node_cmd;
 mod report;
+mod run;
 mod run_cmd;
 
 use clap::Parser;

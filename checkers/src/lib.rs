@@ -7,9 +7,12 @@
 //! and derives the three-valued verdict and the `not` / `also_not` boundary.
 
 pub mod anomaly;
+pub mod bank;
 pub mod check;
+pub mod counter;
 pub mod models;
 pub mod result;
+pub mod set;
 
 pub use anomaly::Anomaly;
 pub use check::{check, Analysis, CheckError, CheckOptions, Findings};

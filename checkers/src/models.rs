@@ -173,6 +173,31 @@ pub const MODELS: &[ModelDef] = &[
         implies: &["strong-session-serializable", "strong-snapshot-isolation"],
         summary: "serializable, respecting real-time order",
     },
+    // Data-type workloads: set, counter, bank.
+    ModelDef {
+        name: "set",
+        forbids: &["lost-element"],
+        implies: &[],
+        summary: "every acknowledged add is present in the final reads",
+    },
+    ModelDef {
+        name: "set-full",
+        forbids: &["stale-element"],
+        implies: &["set"],
+        summary: "an acknowledged add is visible to every read that begins after it",
+    },
+    ModelDef {
+        name: "counter",
+        forbids: &["counter-out-of-bounds"],
+        implies: &[],
+        summary: "every read lies between the increments certainly applied and those attempted",
+    },
+    ModelDef {
+        name: "bank",
+        forbids: &["wrong-total", "negative-balance"],
+        implies: &[],
+        summary: "transfers conserve the total and no balance goes negative",
+    },
 ];
 
 /// The definition of a model by name.
