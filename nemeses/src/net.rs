@@ -144,6 +144,15 @@ impl Net {
         }
     }
 
+    /// The command prefix that runs a program on node `node`'s host (`ip netns exec NS`), empty
+    /// with the proxy.
+    pub fn host_prefix(&self, node: NodeId) -> Vec<String> {
+        match self {
+            Net::Netns(n) => vec!["ip".into(), "netns".into(), "exec".into(), n.ns_name(node)],
+            Net::Proxy(_) => Vec::new(),
+        }
+    }
+
     /// Installs a partition (replacing the current one).
     pub fn partition(&self, grudge: &Grudge) -> Result<()> {
         match self {

@@ -94,6 +94,9 @@ pub struct NemesisConfig {
     pub latency: LinkFaults,
     /// Start even when some requested faults cannot be injected (they are recorded instead).
     pub allow_missing: bool,
+    /// Faults the caller knows this target cannot take, with the reason (e.g. etcd's peer
+    /// traffic cannot be proxied per link); merged into the capability probe.
+    pub target_missing: BTreeMap<FaultKind, String>,
 }
 
 impl Default for NemesisConfig {
@@ -111,6 +114,7 @@ impl Default for NemesisConfig {
                 loss: 0.05,
             },
             allow_missing: false,
+            target_missing: BTreeMap::new(),
         }
     }
 }
@@ -169,12 +173,17 @@ impl Nemesis {
         procs: Option<Box<dyn NodeProcesses>>,
         sink: Sink,
     ) -> Result<Nemesis> {
-        let missing = capability::probe(
+        let mut missing = capability::probe(
             &cfg.kinds,
             &net,
             clocks.as_ref().map(|c| c.setter()),
             procs.is_some(),
         );
+        for (k, why) in &cfg.target_missing {
+            if cfg.kinds.contains(k) {
+                missing.entry(*k).or_insert_with(|| why.clone());
+            }
+        }
         if !missing.is_empty() && !cfg.allow_missing {
             return Err(Error::Unsupported(format!(
                 "{}\n(pass --allow-missing-faults to run without them; they will be recorded as unsupported)",

@@ -163,6 +163,25 @@ impl StateFile {
         })
     }
 
+    /// Records the removal of every process in the ledger that is no longer running (nodes
+    /// the runner stopped and reaped itself). Returns how many.
+    pub fn forget_dead_processes(&self) -> Result<usize> {
+        let ledger = read(&self.path)?;
+        let mut n = 0;
+        for r in ledger.outstanding {
+            if let Resource::Process {
+                pid, start_time, ..
+            } = &r
+            {
+                if !sys::alive(*pid) || sys::start_time(*pid) != Some(*start_time) {
+                    self.remove(&r)?;
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
+
     fn write(&self, line: &Line) -> Result<()> {
         let mut text = serde_json::to_string(line).map_err(|e| Error::StateFile {
             path: self.path.clone(),
