@@ -116,7 +116,8 @@ pub fn default_expect(
     }
     match (workload, target, strong) {
         // The read bounds assume every read sees every increment acknowledged before it.
-        (Counter, _, true) | (Counter, TargetKind::Etcd, _) => vec!["counter"],
+        (Counter, _, true) => vec!["counter"],
+        (Counter, TargetKind::Etcd, false) => vec!["eventual"],
         (Bank, _, _) => vec!["bank"],
         (Set, _, true) => vec!["set-full"],
         (Set, _, false) => vec!["set"],
