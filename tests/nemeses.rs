@@ -5,6 +5,8 @@ use crate::util::{bin, faultline, is_root, prerequisite};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
+static NETNS_SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
 fn ledger_outstanding(run_dir: &std::path::Path) -> Vec<serde_json::Value> {
     // Replays the state file: adds minus removes.
     let text = std::fs::read_to_string(run_dir.join("nemesis-state.jsonl")).unwrap();
@@ -168,4 +170,304 @@ fn cleanup_leaves_a_live_run_alone_and_reports_bad_state_files() {
     let (code, _, err) = faultline(&["cleanup", "--store", store.path().to_str().unwrap()]);
     assert_eq!(code, 4);
     assert!(err.contains("nemesis-state.jsonl:1:"), "{err}");
+}
+
+// ---- faults inside `faultline run` and against real `faultline node` replicas ----
+
+fn events_of(run_root: &std::path::Path) -> (std::path::PathBuf, Vec<serde_json::Value>) {
+    let mut dirs: Vec<_> = std::fs::read_dir(run_root)
+        .unwrap()
+        .flatten()
+        .filter(|d| d.path().is_dir() && d.file_name() != "latest")
+        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
+        .map(|d| d.path())
+        .filter(|p| p.join("history.jsonl").is_file())
+        .collect();
+    dirs.sort();
+    let run_dir = dirs.pop().expect("a run directory with a history");
+    let text = std::fs::read_to_string(run_dir.join("history.jsonl")).unwrap();
+    let events = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (run_dir, events)
+}
+
+/// Runs `faultline run` with faults and checks what every such run must show: nemesis
+/// start/stop pairs in the history, every stop before the first final read, nothing left.
+fn run_with_faults(net: &str, nemesis: &str) -> Vec<serde_json::Value> {
+    let store = tempfile::tempdir().unwrap();
+    let (code, out, err) = faultline(&[
+        "run",
+        "--store",
+        store.path().to_str().unwrap(),
+        "--time-limit",
+        "4",
+        "--nodes",
+        "3",
+        "--nemesis",
+        nemesis,
+        "--nemesis-interval",
+        "0.5",
+        "--net",
+        net,
+        "--seed",
+        "7",
+    ]);
+    assert!(matches!(code, 0 | 1 | 3), "exit {code}\n{out}\n{err}");
+    let (run_dir, events) = events_of(store.path());
+    let nem: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["process"] == "nemesis")
+        .collect();
+    let starts = nem
+        .iter()
+        .filter(|e| e["type"] == "info" && e["f"].as_str().unwrap().starts_with("start-"))
+        .count();
+    let stops = nem
+        .iter()
+        .filter(|e| e["type"] == "info" && e["f"].as_str().unwrap().starts_with("stop-"))
+        .count();
+    assert!(starts >= 2, "too few faults: {nem:?}");
+    assert_eq!(starts, stops, "every fault is healed: {nem:?}");
+    assert!(
+        nem.iter().all(|e| e["error"].is_null()),
+        "a fault failed: {nem:?}"
+    );
+    let last_nemesis = nem
+        .iter()
+        .map(|e| e["index"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    let first_final = events
+        .iter()
+        .filter(|e| e["phase"] == "final")
+        .map(|e| e["index"].as_u64().unwrap())
+        .min()
+        .expect("final reads");
+    assert!(
+        last_nemesis < first_final,
+        "final reads must follow the final heal"
+    );
+    assert!(
+        ledger_outstanding(&run_dir).is_empty(),
+        "left behind: {:?}",
+        ledger_outstanding(&run_dir)
+    );
+    let ledger = std::fs::read_to_string(run_dir.join("nemesis-state.jsonl")).unwrap();
+    for l in ledger.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        if v["op"] == "add" && v["resource"]["kind"] == "netns" {
+            let name = v["resource"]["name"].as_str().unwrap().to_string();
+            // The run prefix: `fl` + 6 hex.
+            NETNS_SEEN.lock().unwrap().push(name[..8].to_string());
+        }
+    }
+    nem.into_iter().cloned().collect()
+}
+
+#[test]
+fn run_in_proxy_mode_injects_faults_into_the_history_and_heals_before_final_reads() {
+    let nem = run_with_faults("proxy", "partition,pause,clock,latency,kill");
+    assert!(nem.iter().any(|e| e["value"]["net"] == "proxy"), "{nem:?}");
+}
+
+#[test]
+fn run_in_netns_mode_injects_faults_and_leaves_no_namespace() {
+    if !prerequisite(is_root(), "root (network namespaces)") {
+        return;
+    }
+    let nem = run_with_faults("netns", "partition,kill,pause,clock");
+    assert!(nem.iter().any(|e| e["f"] == "start-partition"), "{nem:?}");
+    // The namespaces the run created (named in its history's partition events) are gone.
+    let netns = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let listed = String::from_utf8_lossy(&netns.stdout).to_string();
+    let drops = nem
+        .iter()
+        .find(|e| e["f"] == "start-partition" && e["type"] == "info")
+        .unwrap();
+    assert_eq!(drops["value"]["net"], "netns");
+    let links = Command::new("ip").args(["-o", "link"]).output().unwrap();
+    let links = String::from_utf8_lossy(&links.stdout).to_string();
+    for name in NETNS_SEEN.lock().unwrap().iter() {
+        assert!(!listed.contains(name.as_str()), "namespace {name} left");
+        assert!(!links.contains(name.as_str()), "link of {name} left");
+    }
+}
+
+#[test]
+fn run_refuses_faults_this_machine_cannot_inject_unless_allowed() {
+    if !prerequisite(is_root(), "root (network namespaces)") {
+        return;
+    }
+    // tc netem is missing on these machines; where it exists this check has nothing to show.
+    let netem = Command::new("tc")
+        .args(["qdisc", "add", "dev", "lo", "root", "netem"])
+        .output();
+    let _ = Command::new("tc")
+        .args(["qdisc", "del", "dev", "lo", "root"])
+        .output();
+    if netem.is_ok_and(|o| o.status.success()) {
+        eprintln!("SKIPPED: this kernel has netem; latency in netns mode is supported here");
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let s = store.path().to_str().unwrap();
+    let base = [
+        "run",
+        "--store",
+        s,
+        "--time-limit",
+        "1",
+        "--nemesis",
+        "latency",
+        "--net",
+        "netns",
+        "--nemesis-interval",
+        "0.3",
+    ];
+    let (code, out, err) = faultline(&base);
+    assert_eq!(code, 4, "{out}\n{err}");
+    assert!(
+        err.contains("cannot inject `latency`") && err.contains("netem"),
+        "{err}"
+    );
+    assert!(err.contains("--allow-missing-faults"), "{err}");
+    let mut allowed = base.to_vec();
+    allowed.push("--allow-missing-faults");
+    let (code, out, err) = faultline(&allowed);
+    assert!(matches!(code, 0 | 1 | 3), "{out}\n{err}");
+    let (run_dir, events) = events_of(store.path());
+    let rec = events
+        .iter()
+        .find(|e| e["f"] == "start-latency" && e["type"] == "info")
+        .expect("the unsupported fault is recorded");
+    assert!(rec["error"].as_str().unwrap().contains("netem"), "{rec}");
+    assert!(ledger_outstanding(&run_dir).is_empty());
+}
+
+/// One `faultline node` replica on a loopback address, in its own process group.
+fn start_node(dir: &std::path::Path, addr: &str) -> std::process::Child {
+    let child = Command::new(bin())
+        .args(["node", "--id", "1", "--mode", "eventual", "--listen", addr])
+        .args(["--peers", &format!("1={addr}"), "--data-dir"])
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(std::time::Instant::now() < deadline, "node did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child
+}
+
+fn post(addr: &str, path: &str, body: &str) -> serde_json::Value {
+    let (status, text) = nemeses::clock::post_json(
+        addr.parse().unwrap(),
+        path,
+        body,
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{path}: {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+use std::os::unix::process::CommandExt;
+
+#[test]
+fn bumped_builtin_node_reports_the_skewed_clock() {
+    use nemeses::clock::ClockSetter;
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let mut child = start_node(dir.path(), &addr);
+    let clock = nemeses::clock::ControlApiClock::new([(1, addr.parse().unwrap())].into());
+    clock.set_offset(1, -60_000).unwrap();
+    let health = post(&addr, "/control/clock", r#"{"offset_ms": -60000}"#);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let skew = health["clock_ms"].as_i64().unwrap() - now_ms;
+    assert_eq!(health["offset_ms"], -60_000);
+    assert!((-61_000..=-59_000).contains(&skew), "skew {skew} ms");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+struct OneNode {
+    child: Option<std::process::Child>,
+    dir: std::path::PathBuf,
+    addr: String,
+}
+
+impl nemeses::process::NodeProcesses for OneNode {
+    fn pid(&self, _node: usize) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+    fn restart(&mut self, _node: usize) -> Result<(), String> {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.wait();
+        }
+        self.child = Some(start_node(&self.dir, &self.addr));
+        Ok(())
+    }
+}
+
+#[test]
+fn killed_builtin_node_comes_back_with_its_data_and_paused_one_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let mut node = OneNode {
+        child: Some(start_node(dir.path(), &addr)),
+        dir: dir.path().to_path_buf(),
+        addr: addr.clone(),
+    };
+    post(
+        &addr,
+        "/kv/register",
+        r#"{"f":"write","key":"x","value":42,"session":null}"#,
+    );
+    let pid = nemeses::process::kill(&node, 1).unwrap();
+    assert!(
+        std::net::TcpStream::connect(&addr).is_err(),
+        "killed node answers"
+    );
+    nemeses::process::restart(&mut node, 1).unwrap();
+    assert_ne!(node.child.as_ref().map(|c| c.id()), Some(pid));
+    let r = post(
+        &addr,
+        "/kv/register",
+        r#"{"f":"read","key":"x","value":null,"session":null}"#,
+    );
+    assert_eq!(r["value"], 42, "data lost across kill + restart: {r}");
+
+    nemeses::process::pause(&node, 1).unwrap();
+    let stalled = nemeses::clock::post_json(
+        addr.parse().unwrap(),
+        "/kv/register",
+        r#"{"f":"read","key":"x","value":null,"session":null}"#,
+        std::time::Duration::from_millis(800),
+    );
+    assert!(stalled.is_err(), "a paused node answered: {stalled:?}");
+    nemeses::process::resume(&node, 1).unwrap();
+    let r = post(
+        &addr,
+        "/kv/register",
+        r#"{"f":"read","key":"x","value":null,"session":null}"#,
+    );
+    assert_eq!(r["value"], 42);
+    if let Some(mut c) = node.child.take() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
 }
