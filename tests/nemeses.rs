@@ -471,3 +471,116 @@ fn killed_builtin_node_comes_back_with_its_data_and_paused_one_resumes() {
         let _ = c.wait();
     }
 }
+
+/// Two `eventual` replicas that know each other, on loopback; returns (children, addrs).
+fn eventual_pair(dir: &std::path::Path) -> (Vec<std::process::Child>, Vec<String>) {
+    let addrs = [free_addr(), free_addr()];
+    let peers = format!("1={},2={}", addrs[0], addrs[1]);
+    let mut children = Vec::new();
+    for (i, addr) in addrs.iter().enumerate() {
+        let data = dir.join(format!("n{}", i + 1));
+        std::fs::create_dir_all(&data).unwrap();
+        children.push(
+            Command::new(bin())
+                .args(["node", "--id", &(i + 1).to_string(), "--mode", "eventual"])
+                .args(["--listen", addr, "--peers", &peers, "--data-dir"])
+                .arg(&data)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .unwrap(),
+        );
+    }
+    for addr in &addrs {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(std::time::Instant::now() < deadline, "node did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+    (children, addrs.to_vec())
+}
+
+fn local_read(addr: &str, key: &str) -> serde_json::Value {
+    post(
+        addr,
+        "/kv/register",
+        &format!(r#"{{"f":"read","key":"{key}","value":null,"session":null,"local":true}}"#),
+    )["value"]
+        .clone()
+}
+
+fn write(addr: &str, key: &str, v: i64) {
+    let r = post(
+        addr,
+        "/kv/register",
+        &format!(r#"{{"f":"write","key":"{key}","value":{v},"session":null}}"#),
+    );
+    assert_eq!(r["ok"], true, "write not acknowledged: {r}");
+}
+
+/// Polls until both replicas hold the same value for `key`; returns it.
+fn converged(addrs: &[String], key: &str) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (a, b) = (local_read(&addrs[0], key), local_read(&addrs[1], key));
+        if a == b && !a.is_null() {
+            return a;
+        }
+        assert!(std::time::Instant::now() < deadline, "{key}: {a} vs {b}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn clock_bump_makes_eventual_mode_lose_an_acknowledged_write() {
+    use nemeses::clock::{ClockFault, Clocks, ControlApiClock};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut children, addrs) = eventual_pair(dir.path());
+    // Without skew, the later write wins everywhere.
+    write(&addrs[1], "x", 1);
+    assert_eq!(converged(&addrs, "x"), 1);
+    write(&addrs[0], "x", 2);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while converged(&addrs, "x") != 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the later write never won"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // Bump node 1's clock a minute back through the nemesis clock API.
+    let setter = ControlApiClock::new(
+        addrs
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (i + 1, a.parse().unwrap()))
+            .collect(),
+    );
+    let mut clocks = Clocks::new(2, Box::new(setter));
+    let offsets = clocks
+        .apply(
+            &ClockFault::Bump {
+                nodes: vec![1],
+                delta_ms: -60_000,
+            },
+            &mut history::sim::SplitMix64::new(1),
+        )
+        .unwrap();
+    assert_eq!(offsets[&1], -60_000);
+    write(&addrs[1], "y", 1);
+    assert_eq!(converged(&addrs, "y"), 1);
+    // Acknowledged, later in real time, and lost: node 1 stamps it a minute in the past.
+    write(&addrs[0], "y", 2);
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    assert_eq!(
+        converged(&addrs, "y"),
+        1,
+        "the skewed write should lose LWW"
+    );
+    for c in &mut children {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+}
