@@ -584,3 +584,136 @@ fn clock_bump_makes_eventual_mode_lose_an_acknowledged_write() {
         let _ = c.wait();
     }
 }
+
+fn etcd_call(addr: std::net::SocketAddr, path: &str, body: &str) -> Result<(u16, String), String> {
+    nemeses::clock::post_json(addr, path, body, std::time::Duration::from_secs(3))
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn isolated_etcd_member_serves_stale_serializable_reads_but_no_stale_linearizable_ones() {
+    use nemeses::{Grudge, Net, NetConfig, NetMode, StateFile};
+    if !prerequisite(is_root(), "root (network namespaces)")
+        || !prerequisite(
+            std::path::Path::new("/usr/bin/etcd").exists(),
+            "etcd (apt-get install etcd-server)",
+        )
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let state = std::sync::Arc::new(StateFile::create(dir.path()).unwrap());
+    let mut net = Net::setup(
+        &NetConfig {
+            nodes: 3,
+            port: 2379,
+            mode: NetMode::Netns,
+            tag: nemeses::net::run_tag(dir.path()),
+            seed: 3,
+        },
+        state.clone(),
+    )
+    .unwrap();
+    let ip = |i: usize| net.listen_addr(i).ip();
+    let initial: Vec<String> = (1..=3)
+        .map(|i| format!("n{i}=http://{}:2380", ip(i)))
+        .collect();
+    let mut children = Vec::new();
+    for i in 1..=3 {
+        let mut cmd = Command::new("/usr/bin/etcd");
+        let (client, peer) = (
+            format!("http://{}:2379", ip(i)),
+            format!("http://{}:2380", ip(i)),
+        );
+        cmd.args(["--name", &format!("n{i}"), "--data-dir"])
+            .arg(dir.path().join(format!("n{i}.etcd")))
+            .args([
+                "--listen-client-urls",
+                &client,
+                "--advertise-client-urls",
+                &client,
+            ])
+            .args([
+                "--listen-peer-urls",
+                &peer,
+                "--initial-advertise-peer-urls",
+                &peer,
+            ])
+            .args(["--initial-cluster", &initial.join(",")])
+            .args([
+                "--initial-cluster-state",
+                "new",
+                "--initial-cluster-token",
+                "fl-test",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        children.push(nemeses::process::spawn(&mut net.wrap(i, &cmd), &state).unwrap());
+    }
+    let put = |node: usize, v: &str| {
+        etcd_call(
+            net.client_addr(node),
+            "/v3/kv/put",
+            &format!(r#"{{"key":"eA==","value":"{v}"}}"#),
+        )
+    };
+    let wait_put = |node: usize, v: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            match put(node, v) {
+                Ok((200, _)) => return,
+                other => {
+                    assert!(std::time::Instant::now() < deadline, "put {v}: {other:?}");
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                }
+            }
+        }
+    };
+    let range = |node: usize, serializable: bool| {
+        etcd_call(
+            net.client_addr(node),
+            "/v3/kv/range",
+            &format!(r#"{{"key":"eA==","serializable":{serializable}}}"#),
+        )
+    };
+    wait_put(1, "MQ=="); // x = "1"
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !range(3, true).is_ok_and(|(s, b)| s == 200 && b.contains("MQ==")) {
+        assert!(std::time::Instant::now() < deadline, "node 3 never saw x=1");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+
+    // Isolate node 3; the majority {1, 2} (re-)elects a leader and accepts x = "2".
+    net.partition(&Grudge::from_components(&[vec![1, 2], vec![3]]))
+        .unwrap();
+    wait_put(1, "Mg==");
+    let stale = range(3, true).expect("a serializable read answers from local state");
+    assert_eq!(stale.0, 200, "{stale:?}");
+    assert!(
+        stale.1.contains("MQ==") && !stale.1.contains("Mg=="),
+        "the isolated member should serve the old value: {stale:?}"
+    );
+    let lin = range(3, false);
+    assert!(
+        !lin.as_ref().is_ok_and(|(s, _)| *s == 200),
+        "a linearizable read on the isolated member must not succeed: {lin:?}"
+    );
+
+    net.heal().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !range(3, true).is_ok_and(|(s, b)| s == 200 && b.contains("Mg==")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node 3 never caught up after heal"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    for c in &mut children {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    state.forget_dead_processes().unwrap();
+    net.teardown().unwrap();
+    let left = ledger_outstanding(dir.path());
+    assert!(left.is_empty(), "{left:?}");
+}
