@@ -377,8 +377,13 @@ fn post(addr: &str, path: &str, body: &str) -> serde_json::Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// A free address on a loopback IP no other test uses (tests run in parallel, and a port
+/// released by one test can be handed to another).
 fn free_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+    let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let ip = format!("127.77.{}.{}", std::process::id() % 250, k % 250 + 1);
+    let l = std::net::TcpListener::bind((ip.as_str(), 0)).unwrap();
     l.local_addr().unwrap().to_string()
 }
 

@@ -252,16 +252,19 @@ struct EchoProcs {
     state: Arc<StateFile>,
 }
 
+/// A loopback address of its own, so no parallel test is handed the same port.
+const ECHO_IP: &str = "127.66.0.1";
+
 const ECHO_PY: &str = "import socket,sys,threading\n\
 s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
-s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(16)\n\
+s.bind((sys.argv[2], int(sys.argv[1]))); s.listen(16)\n\
 def h(c):\n  while True:\n    d=c.recv(1024)\n    if not d: break\n    c.sendall(d)\n\
 while True:\n  c,_=s.accept(); threading.Thread(target=h,args=(c,),daemon=True).start()\n";
 
 impl EchoProcs {
     fn start(&self) -> Child {
         let mut cmd = Command::new("python3");
-        cmd.args(["-c", ECHO_PY, &self.port.to_string()])
+        cmd.args(["-c", ECHO_PY, &self.port.to_string(), ECHO_IP])
             .stdin(Stdio::null());
         let child = process::spawn(&mut cmd, &self.state).unwrap();
         wait_listening(self.port);
@@ -272,7 +275,7 @@ impl EchoProcs {
 fn wait_listening(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        if TcpStream::connect((ECHO_IP, port)).is_ok() {
             return;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -312,7 +315,7 @@ fn libc_sigcont() -> i32 {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
+    TcpListener::bind((ECHO_IP, 0))
         .unwrap()
         .local_addr()
         .unwrap()
@@ -333,7 +336,7 @@ fn paused_process_stops_answering_and_resumes_killed_one_restarts() {
     };
     let c = procs.start();
     procs.children.lock().unwrap()[0] = Some(c);
-    let mut s = TcpStream::connect(("127.0.0.1", procs.port)).unwrap();
+    let mut s = TcpStream::connect((ECHO_IP, procs.port)).unwrap();
     echo(&mut s, b"hello").unwrap();
 
     process::pause(&procs, 1).unwrap();
@@ -355,11 +358,11 @@ fn paused_process_stops_answering_and_resumes_killed_one_restarts() {
     let pid = process::kill(&procs, 1).unwrap();
     assert!(!sys::alive(pid));
     assert!(
-        TcpStream::connect(("127.0.0.1", procs.port)).is_err(),
+        TcpStream::connect((ECHO_IP, procs.port)).is_err(),
         "killed node still answers"
     );
     process::restart(&mut procs, 1).unwrap();
-    let mut s2 = TcpStream::connect(("127.0.0.1", procs.port)).unwrap();
+    let mut s2 = TcpStream::connect((ECHO_IP, procs.port)).unwrap();
     echo(&mut s2, b"back").unwrap();
     assert_ne!(procs.pid(1), Some(pid));
 }
