@@ -722,3 +722,80 @@ fn isolated_etcd_member_serves_stale_serializable_reads_but_no_stale_linearizabl
     let left = ledger_outstanding(dir.path());
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn sigterm_during_a_partitioned_run_heals_and_removes_everything() {
+    if !prerequisite(is_root(), "root (network namespaces)") {
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let mut child = Command::new(bin())
+        .args(["run", "--store", store.path().to_str().unwrap()])
+        .args([
+            "--time-limit",
+            "60",
+            "--nemesis",
+            "partition",
+            "--partition",
+            "majority",
+        ])
+        .args(["--nemesis-interval", "30", "--net", "netns", "--seed", "5"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the partition is in place.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let run_dir = loop {
+        assert!(std::time::Instant::now() < deadline, "no partition started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let found = std::fs::read_dir(store.path())
+            .ok()
+            .into_iter()
+            .flatten()
+            .flatten()
+            .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten())
+            .map(|d| d.path())
+            .find(|p| {
+                std::fs::read_to_string(p.join("history.jsonl")).is_ok_and(|h| {
+                    h.contains(r#""f":"start-partition""#) && h.contains(r#""drops""#)
+                })
+            });
+        if let Some(p) = found {
+            break p;
+        }
+    };
+    let ns: Vec<String> = ledger_outstanding(&run_dir)
+        .iter()
+        .filter(|r| r["kind"] == "netns")
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ns.len(), 3);
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(matches!(status.code(), Some(0 | 1 | 3)), "{status:?}");
+    let (_, events) = events_of(store.path());
+    let stop = events
+        .iter()
+        .find(|e| e["f"] == "stop-partition" && e["type"] == "info")
+        .expect("the partition was healed");
+    let first_final = events
+        .iter()
+        .filter(|e| e["phase"] == "final")
+        .filter_map(|e| e["index"].as_u64())
+        .min()
+        .unwrap();
+    assert!(stop["index"].as_u64().unwrap() < first_final);
+    assert!(
+        ledger_outstanding(&run_dir).is_empty(),
+        "{:?}",
+        ledger_outstanding(&run_dir)
+    );
+    for n in ns {
+        assert!(
+            !std::path::Path::new("/run/netns").join(&n).exists(),
+            "{n} left"
+        );
+    }
+}
