@@ -115,15 +115,25 @@ pub fn all_threads_in(pid: u32, want: char) -> bool {
     })
 }
 
-/// True when a process with this pid exists and is not a zombie.
+/// True when a process with this pid exists and is not (entirely) a zombie. The leader of a
+/// multi-threaded process shows `Z` as soon as its own thread exits while the others may
+/// still run (and hold its sockets), so every thread is looked at.
 pub fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rfind(')')
-            .and_then(|i| stat[i + 1..].split_whitespace().next().map(|s| s != "Z"))
-            .unwrap_or(false),
-        Err(_) => false,
-    }
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().any(|t| {
+        std::fs::read_to_string(t.path().join("stat")).is_ok_and(|stat| {
+            stat.rfind(')')
+                .and_then(|i| {
+                    stat[i + 1..]
+                        .split_whitespace()
+                        .next()
+                        .map(|s| s != "Z" && s != "X")
+                })
+                .unwrap_or(false)
+        })
+    })
 }
 
 /// Sends `sig` to one process.

@@ -245,7 +245,8 @@ fn proxy_latency_delays_round_trips_and_clears() {
     assert!(net.latency_support().is_ok());
 }
 
-/// A node process for the pause/kill tests: a python3 echo server on a loopback port.
+/// A node process for the pause/kill tests: this test binary re-executed as a TCP echo
+/// server (see `echo_server_process`), a real separate process with threads.
 struct EchoProcs {
     port: u16,
     children: Mutex<Vec<Option<Child>>>,
@@ -255,17 +256,32 @@ struct EchoProcs {
 /// A loopback address of its own, so no parallel test is handed the same port.
 const ECHO_IP: &str = "127.66.0.1";
 
-const ECHO_PY: &str = "import socket,sys,threading\n\
-s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
-s.bind((sys.argv[2], int(sys.argv[1]))); s.listen(16)\n\
-def h(c):\n  while True:\n    d=c.recv(1024)\n    if not d: break\n    c.sendall(d)\n\
-while True:\n  c,_=s.accept(); threading.Thread(target=h,args=(c,),daemon=True).start()\n";
+/// Not a test: when the test binary is re-executed with FAULTLINE_ECHO_PORT set, this serves
+/// TCP echo on that port until killed.
+#[test]
+fn echo_server_process() {
+    let Ok(port) = std::env::var("FAULTLINE_ECHO_PORT") else {
+        return;
+    };
+    let l = TcpListener::bind((ECHO_IP, port.parse::<u16>().unwrap())).unwrap();
+    serve_echo(l);
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
 
 impl EchoProcs {
     fn start(&self) -> Child {
-        let mut cmd = Command::new("python3");
-        cmd.args(["-c", ECHO_PY, &self.port.to_string(), ECHO_IP])
-            .stdin(Stdio::null());
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args([
+            "--exact",
+            "echo_server_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("FAULTLINE_ECHO_PORT", self.port.to_string())
+        .stdout(Stdio::null())
+        .stdin(Stdio::null());
         let child = process::spawn(&mut cmd, &self.state).unwrap();
         wait_listening(self.port);
         child
@@ -324,9 +340,6 @@ fn free_port() -> u16 {
 
 #[test]
 fn paused_process_stops_answering_and_resumes_killed_one_restarts() {
-    if !prerequisite(sys::have("python3"), "python3 (echo server process)") {
-        return;
-    }
     let dir = tempfile::tempdir().unwrap();
     let st = Arc::new(StateFile::create(dir.path()).unwrap());
     let mut procs = EchoProcs {
