@@ -799,3 +799,80 @@ fn sigterm_during_a_partitioned_run_heals_and_removes_everything() {
         );
     }
 }
+
+// ---- what the faults let the checkers see (needs the checkers for these models) ----
+
+/// `faultline run` of the built-in store under faults; returns (exit code, --json result).
+/// `None` when this build has no checker for the expected models (skipped loudly).
+fn faulted_run(mode: &str, expect: &str, nemesis: &str) -> Option<(i32, serde_json::Value)> {
+    let store = tempfile::tempdir().unwrap();
+    let net = if is_root() { "netns" } else { "proxy" };
+    let (code, out, err) = faultline(&[
+        "run",
+        "--store",
+        store.path().to_str().unwrap(),
+        "--mode",
+        mode,
+        "--expect",
+        expect,
+        "--time-limit",
+        "8",
+        "--seed",
+        "4",
+        "--nemesis",
+        nemesis,
+        "--nemesis-interval",
+        "1",
+        "--net",
+        net,
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap_or("{}"))
+        .unwrap_or_else(|e| panic!("no JSON result ({e}): {out}\n{err}"));
+    let nothing_checked = v["valid"] == "unknown" && v.to_string().contains("no analysis applies");
+    if !prerequisite(
+        !nothing_checked,
+        &format!("a checker for {expect} in this build"),
+    ) {
+        return None;
+    }
+    Some((code, v))
+}
+
+#[test]
+fn strong_mode_stays_strict_serializable_under_partitions_kills_pauses_and_skew() {
+    let Some((code, v)) = faulted_run(
+        "strong",
+        "strict-serializable",
+        "partition,kill,pause,clock",
+    ) else {
+        return;
+    };
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["valid"], true, "{v}");
+}
+
+#[test]
+fn session_mode_keeps_its_session_guarantees_under_faults() {
+    let Some((code, v)) = faulted_run(
+        "session",
+        "read-your-writes,monotonic-reads",
+        "partition,kill,pause,clock",
+    ) else {
+        return;
+    };
+    assert_eq!(code, 0, "{v}");
+}
+
+#[test]
+fn eventual_mode_is_caught_breaking_session_guarantees_under_partitions_and_skew() {
+    let Some((code, v)) = faulted_run(
+        "eventual",
+        "read-your-writes,monotonic-reads",
+        "partition,clock",
+    ) else {
+        return;
+    };
+    assert_eq!(code, 1, "{v}");
+    assert!(v.to_string().contains("read-your-writes"), "{v}");
+}
