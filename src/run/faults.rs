@@ -300,14 +300,21 @@ pub fn prepare(
         target_missing.insert(FaultKind::Partition, why.clone());
         target_missing.insert(FaultKind::Latency, why);
     }
+    let pattern: Option<nemeses::Pattern> = cfg
+        .faults
+        .partition
+        .as_deref()
+        .map(str::parse)
+        .transpose()?;
+    if let (Some(p), true) = (&pattern, cfg.faults.kinds.contains(&FaultKind::Partition)) {
+        // A pattern that cannot apply to this cluster is an error now, not a failed fault
+        // every interval.
+        nemeses::grudge::grudge(p, n, primary, &mut history::sim::SplitMix64::new(0))
+            .map_err(|e| anyhow::anyhow!("--partition {p}: {e}"))?;
+    }
     let nem_cfg = NemesisConfig {
         kinds: cfg.faults.kinds.clone(),
-        pattern: cfg
-            .faults
-            .partition
-            .as_deref()
-            .map(str::parse)
-            .transpose()?,
+        pattern,
         interval: Duration::from_secs_f64(cfg.faults.interval_s),
         seed: cfg.seed,
         primary,
