@@ -97,6 +97,9 @@ pub struct NemesisConfig {
     /// Faults the caller knows this target cannot take, with the reason (e.g. etcd's peer
     /// traffic cannot be proxied per link); merged into the capability probe.
     pub target_missing: BTreeMap<FaultKind, String>,
+    /// Let faults of different kinds overlap: each interval toggles one random kind (start it
+    /// if inactive, heal it if active) instead of start-hold-heal-rest.
+    pub overlap: bool,
 }
 
 impl Default for NemesisConfig {
@@ -115,6 +118,7 @@ impl Default for NemesisConfig {
             },
             allow_missing: false,
             target_missing: BTreeMap::new(),
+            overlap: false,
         }
     }
 }
@@ -447,7 +451,20 @@ impl Nemesis {
         let kinds = self.cfg.kinds.clone();
         let interval = self.cfg.interval;
         let mut first_err = None;
-        if !kinds.is_empty() {
+        if !kinds.is_empty() && self.cfg.overlap {
+            while !stop.load(Ordering::SeqCst) {
+                let kind = kinds[self.rng.below(kinds.len() as u64) as usize];
+                let r = if self.active.iter().any(|a| a.kind() == kind) {
+                    self.stop(kind)
+                } else {
+                    self.start(kind)
+                };
+                if let Err(e) = r {
+                    tracing::error!(fault = %kind, %e, "fault failed");
+                }
+                self.hold(interval, stop);
+            }
+        } else if !kinds.is_empty() {
             while !stop.load(Ordering::SeqCst) {
                 let kind = kinds[self.rng.below(kinds.len() as u64) as usize];
                 if let Err(e) = self.start(kind) {

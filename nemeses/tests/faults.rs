@@ -534,3 +534,59 @@ fn schedule_is_seeded_records_pairs_and_ends_healed() {
     let k = a.len().min(b.len());
     assert_eq!(a[..k], b[..k]);
 }
+
+#[test]
+fn overlapping_schedule_holds_two_kinds_at_once_and_heals_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = Arc::new(StateFile::create(dir.path()).unwrap());
+    let cfg = NetConfig {
+        nodes: 3,
+        port: 7006,
+        mode: NetMode::Proxy,
+        tag: nemeses::net::run_tag(dir.path()),
+        seed: 8,
+    };
+    let net = Arc::new(Net::setup(&cfg, st).unwrap());
+    let (sink, events) = recorder();
+    let mut nem = Nemesis::new(
+        NemesisConfig {
+            kinds: vec![FaultKind::Partition, FaultKind::Latency],
+            interval: Duration::from_millis(50),
+            seed: 8,
+            overlap: true,
+            ..Default::default()
+        },
+        net,
+        None,
+        None,
+        sink,
+    )
+    .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let s2 = stop.clone();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1000));
+        s2.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    nem.run(&stop).unwrap();
+    t.join().unwrap();
+    let infos: Vec<String> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.typ == history::EventType::Info)
+        .map(|e| e.f.clone())
+        .collect();
+    let mut active = std::collections::BTreeSet::new();
+    let mut max_active = 0;
+    for f in &infos {
+        if let Some(k) = f.strip_prefix("start-") {
+            assert!(active.insert(k.to_string()), "{k} started twice: {infos:?}");
+        } else if let Some(k) = f.strip_prefix("stop-") {
+            assert!(active.remove(k), "{k} stopped while not active: {infos:?}");
+        }
+        max_active = max_active.max(active.len());
+    }
+    assert!(active.is_empty(), "not healed at the end: {infos:?}");
+    assert_eq!(max_active, 2, "faults never overlapped: {infos:?}");
+}

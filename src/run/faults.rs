@@ -40,6 +40,9 @@ pub struct FaultArgs {
     /// Run even when some requested faults cannot be injected here (recorded as unsupported).
     #[arg(long)]
     pub allow_missing_faults: bool,
+    /// Let faults of different kinds overlap (each interval starts or heals one kind).
+    #[arg(long)]
+    pub nemesis_overlap: bool,
 }
 
 /// The validated nemesis configuration (part of the run's config.json).
@@ -50,6 +53,7 @@ pub struct FaultsConfig {
     pub partition: Option<String>,
     pub interval_s: f64,
     pub allow_missing: bool,
+    pub overlap: bool,
 }
 
 impl FaultsConfig {
@@ -72,6 +76,7 @@ impl FaultsConfig {
             partition: a.partition.clone(),
             interval_s: a.nemesis_interval,
             allow_missing: a.allow_missing_faults,
+            overlap: a.nemesis_overlap,
         })
     }
 
@@ -105,6 +110,9 @@ impl FaultsConfig {
         }
         if self.allow_missing {
             s.push_str(" --allow-missing-faults");
+        }
+        if self.overlap {
+            s.push_str(" --nemesis-overlap");
         }
         s
     }
@@ -319,6 +327,7 @@ pub fn prepare(
         seed: cfg.seed,
         primary,
         allow_missing: cfg.faults.allow_missing,
+        overlap: cfg.faults.overlap,
         target_missing,
         ..Default::default()
     };
