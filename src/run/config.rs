@@ -44,7 +44,10 @@ pub struct RunConfig {
     #[serde(serialize_with = "ser_secs")]
     pub settle: Duration,
     /// Search budget for the checkers.
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "ser_opt_secs")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_opt_secs"
+    )]
     pub check_time_limit: Option<Duration>,
 }
 
@@ -82,7 +85,10 @@ impl RunConfig {
         } else {
             a.push(format!("--etcd-reads {}", self.etcd_reads.name()));
             if !self.etcd_endpoints.is_empty() {
-                a.push(format!("--etcd-endpoints {}", self.etcd_endpoints.join(",")));
+                a.push(format!(
+                    "--etcd-endpoints {}",
+                    self.etcd_endpoints.join(",")
+                ));
             }
         }
         a.push(format!("--nodes {}", self.nodes));
@@ -149,7 +155,12 @@ mod tests {
             ["read-your-writes", "monotonic-reads"]
         );
         assert_eq!(
-            default_expect(TargetKind::Etcd, "", Workload::Register, EtcdReads::Serializable),
+            default_expect(
+                TargetKind::Etcd,
+                "",
+                Workload::Register,
+                EtcdReads::Serializable
+            ),
             ["sequential"]
         );
         // Every default is a model the lattice knows.

@@ -152,8 +152,8 @@ pub fn tail(path: &Path, lines: usize) -> String {
 
 /// A free TCP port on `ip` (bound, then released; good enough on a test host).
 pub fn free_port(ip: &str) -> anyhow::Result<u16> {
-    let l = std::net::TcpListener::bind((ip, 0))
-        .with_context(|| format!("binding a port on {ip}"))?;
+    let l =
+        std::net::TcpListener::bind((ip, 0)).with_context(|| format!("binding a port on {ip}"))?;
     Ok(l.local_addr()?.port())
 }
 
@@ -174,7 +174,10 @@ pub fn http_get(url: &str, timeout: Duration) -> anyhow::Result<(u16, String)> {
     let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)?;
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n")?;
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf)?;
     let text = String::from_utf8_lossy(&buf);
