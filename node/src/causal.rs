@@ -73,12 +73,12 @@ impl KeyState {
     fn apply(&mut self, stamp: Stamp, m: &Mop) {
         match m.f {
             MopKind::Append => {
-                if self.write.as_ref().is_none_or_lt(&stamp) {
+                if after_write(self.write.as_ref(), &stamp) {
                     self.appends.insert(stamp, m.value.clone());
                 }
             }
             _ => {
-                if self.write.as_ref().is_none_or_lt(&stamp) {
+                if after_write(self.write.as_ref(), &stamp) {
                     self.appends = self.appends.split_off(&stamp);
                     self.write = Some((stamp, m.value.clone()));
                 }
@@ -87,13 +87,9 @@ impl KeyState {
     }
 }
 
-trait StampCmp {
-    fn is_none_or_lt(self, s: &Stamp) -> bool;
-}
-impl StampCmp for Option<&(Stamp, Value)> {
-    fn is_none_or_lt(self, s: &Stamp) -> bool {
-        self.map(|(w, _)| w < s).unwrap_or(true)
-    }
+/// Whether an update stamped `s` is newer than the key's latest write (if any).
+fn after_write(write: Option<&(Stamp, Value)>, s: &Stamp) -> bool {
+    write.map(|(w, _)| w < s).unwrap_or(true)
 }
 
 /// Whether `have` covers `want`.

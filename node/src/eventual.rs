@@ -177,7 +177,7 @@ impl Eventual {
                     node: self.cfg.id.clone(),
                     seq,
                 };
-                if slot.1.as_ref().is_none_or_lt(&stamp) {
+                if slot.1.as_ref().map(|w| w < &stamp).unwrap_or(true) {
                     *slot = (v.clone(), Some(stamp.clone()));
                 }
                 writes.push(Versioned {
@@ -262,15 +262,6 @@ impl Eventual {
             })
             .collect();
         (items, last)
-    }
-}
-
-trait StampCmp {
-    fn is_none_or_lt(self, s: &Stamp) -> bool;
-}
-impl StampCmp for Option<&Stamp> {
-    fn is_none_or_lt(self, s: &Stamp) -> bool {
-        self.map(|w| w < s).unwrap_or(true)
     }
 }
 

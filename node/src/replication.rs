@@ -207,3 +207,45 @@ pub async fn ship(
         .insert(follower.to_string(), resp.log_len);
     Ok(resp.log_len)
 }
+
+/// Starts one background task per follower that ships the log to it: when woken (after a
+/// new entry) and at least every sync interval, retrying after failures. Returns the wakers.
+pub fn spawn_shippers(
+    cfg: &Arc<NodeConfig>,
+    peers: &PeerClient,
+    log: &Arc<ReplicatedLog>,
+    lens: &FollowerLens,
+) -> Vec<Arc<tokio::sync::Notify>> {
+    let mut wake = Vec::new();
+    for (id, _) in cfg.others() {
+        let notify = Arc::new(tokio::sync::Notify::new());
+        wake.push(notify.clone());
+        let (cfg, peers, log, lens, id) = (
+            cfg.clone(),
+            peers.clone(),
+            log.clone(),
+            lens.clone(),
+            id.clone(),
+        );
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = notify.notified() => {}
+                    _ = tokio::time::sleep(cfg.timeouts.sync_interval) => {}
+                }
+                loop {
+                    match ship(&cfg, &peers, &log, &lens, &id).await {
+                        Ok(len) if len < log.lock().len() => continue,
+                        Ok(_) => break,
+                        Err(e) => {
+                            tracing::debug!(peer = %id, %e, "shipping failed; will retry");
+                            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    }
+    wake
+}

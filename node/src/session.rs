@@ -10,12 +10,11 @@
 use crate::config::NodeConfig;
 use crate::error::ApiError;
 use crate::peer::PeerClient;
-use crate::replication::{ship, FollowerLens, ReplicatedLog};
+use crate::replication::{spawn_shippers, FollowerLens, ReplicatedLog};
 use crate::server::Exec;
 use crate::store::ClientOp;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::Notify;
 
 pub struct Session {
@@ -36,40 +35,11 @@ fn token(v: &Value) -> Result<u64, ApiError> {
 impl Session {
     pub fn open(cfg: Arc<NodeConfig>, peers: PeerClient) -> Result<Self, crate::NodeError> {
         let log = Arc::new(ReplicatedLog::open(&cfg, true)?);
-        let mut wake = Vec::new();
-        if cfg.is_primary() {
-            let lens = FollowerLens::default();
-            for (id, _) in cfg.others() {
-                let notify = Arc::new(Notify::new());
-                wake.push(notify.clone());
-                let (cfg, peers, log, lens, id) = (
-                    cfg.clone(),
-                    peers.clone(),
-                    log.clone(),
-                    lens.clone(),
-                    id.clone(),
-                );
-                tokio::spawn(async move {
-                    loop {
-                        tokio::select! {
-                            _ = notify.notified() => {}
-                            _ = tokio::time::sleep(cfg.timeouts.sync_interval) => {}
-                        }
-                        loop {
-                            match ship(&cfg, &peers, &log, &lens, &id).await {
-                                Ok(len) if len < log.lock().len() => continue,
-                                Ok(_) => break,
-                                Err(e) => {
-                                    tracing::debug!(peer = %id, %e, "shipping failed; will retry");
-                                    tokio::time::sleep(Duration::from_millis(200)).await;
-                                    break;
-                                }
-                            }
-                        }
-                    }
-                });
-            }
-        }
+        let wake = if cfg.is_primary() {
+            spawn_shippers(&cfg, &peers, &log, &FollowerLens::default())
+        } else {
+            Vec::new()
+        };
         Ok(Session { cfg, log, wake })
     }
 

@@ -13,7 +13,7 @@
 use crate::config::NodeConfig;
 use crate::error::ApiError;
 use crate::peer::PeerClient;
-use crate::replication::{ship, FollowerLens, ReplicatedLog};
+use crate::replication::{ship, spawn_shippers, FollowerLens, ReplicatedLog};
 use crate::server::Exec;
 use crate::store::ClientOp;
 use serde_json::json;
@@ -33,11 +33,16 @@ impl Strong {
     pub fn open(cfg: Arc<NodeConfig>, peers: PeerClient) -> Result<Self, crate::NodeError> {
         // A follower may show what it has (local reads only); the primary must re-commit.
         let log = Arc::new(ReplicatedLog::open(&cfg, !cfg.is_primary())?);
+        let lens = FollowerLens::default();
+        // Followers outside the majority of a round catch up in the background.
+        if cfg.is_primary() {
+            spawn_shippers(&cfg, &peers, &log, &lens);
+        }
         Ok(Strong {
             cfg,
             peers,
             log,
-            lens: FollowerLens::default(),
+            lens,
             serial: tokio::sync::Mutex::new(()),
         })
     }
