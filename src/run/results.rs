@@ -79,7 +79,7 @@ mod tests {
     fn civil_dates() {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(19_723), (2024, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 02, 29));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
     }
 
     #[test]
