@@ -96,7 +96,8 @@ impl Cluster for Metered {
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let workload = Workload::parse(&args.workload).context("unknown workload")?;
-    let root: PathBuf = std::env::temp_dir().join(format!("faultline-bench-{}", std::process::id()));
+    let root: PathBuf =
+        std::env::temp_dir().join(format!("faultline-bench-{}", std::process::id()));
     if !args.json {
         println!(
             "harness against a 3-node built-in cluster ({} mode, {} workload, {:.0}s each, loopback)",

@@ -27,7 +27,10 @@ pub fn create_run_dir(store: &Path, name: &str) -> anyhow::Result<PathBuf> {
             Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
         }
     }
-    anyhow::bail!("too many runs named {name} in one second under {}", parent.display())
+    anyhow::bail!(
+        "too many runs named {name} in one second under {}",
+        parent.display()
+    )
 }
 
 /// `store/latest` -> the run directory (relative, so the store can be moved). Best effort.
