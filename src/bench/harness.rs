@@ -104,8 +104,8 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             args.mode, args.workload, args.seconds
         );
         println!(
-            "{:>11} {:>10} {:>8} {:>8} {:>16} {:>15}",
-            "concurrency", "ops/s", "ok", "info", "harness CPU/op", "nodes CPU/op"
+            "{:>11} {:>10} {:>8} {:>8} {:>8} {:>16} {:>15}",
+            "concurrency", "ops/s", "ok", "fail", "info", "harness CPU/op", "nodes CPU/op"
         );
     }
     for &c in &args.concurrency {
@@ -151,10 +151,11 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             );
         } else {
             println!(
-                "{:>11} {:>10.0} {:>8} {:>8} {:>13.1} µs {:>12.1} µs",
+                "{:>11} {:>10.0} {:>8} {:>8} {:>8} {:>13.1} µs {:>12.1} µs",
                 c,
                 rate,
                 d.ok,
+                d.fail,
                 d.info,
                 per(cpu),
                 per(node_cpu)
