@@ -72,6 +72,8 @@ pub struct RunArgs {
     /// Search budget of the checkers in seconds; an unfinished search gives verdict unknown.
     #[arg(long)]
     pub check_time_limit: Option<f64>,
+    #[command(flatten)]
+    pub faults: crate::run::faults::FaultArgs,
 }
 
 fn secs(what: &str, s: f64) -> anyhow::Result<Duration> {
@@ -151,6 +153,7 @@ pub fn config(args: &RunArgs) -> anyhow::Result<RunConfig> {
             .check_time_limit
             .map(|s| secs("check-time-limit", s))
             .transpose()?,
+        faults: crate::run::faults::FaultsConfig::from_args(&args.faults)?,
     })
 }
 
@@ -174,8 +177,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     )
     .context("writing config.json")?;
     log.line(format!("run {} (seed {})", run_dir.display(), cfg.seed));
-    let cluster = run::start_cluster(&cfg, &run_dir, &log)?;
-    let driven = run::drive(&cfg, &run_dir, &log, cluster)?;
+    let hosts = run::faults::Hosts::setup(&cfg, &run_dir, &log)?;
+    let cluster = run::start_cluster(&cfg, &run_dir, &log, hosts.as_ref())?;
+    let driven = run::drive(&cfg, &run_dir, &log, cluster, hosts)?;
     log.line(format!(
         "history: {} events in {}",
         driven.events,

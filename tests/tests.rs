@@ -3,5 +3,6 @@
 mod util;
 
 mod check;
+mod nemeses;
 mod node;
 mod run;

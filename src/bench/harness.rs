@@ -126,16 +126,24 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             op_timeout: Duration::from_secs(5),
             settle: Duration::ZERO,
             check_time_limit: None,
+            // No faults: the harness alone, on loopback.
+            faults: crate::run::faults::FaultsConfig {
+                kinds: Vec::new(),
+                net: nemeses::NetMode::Auto,
+                partition: None,
+                interval_s: 1.0,
+                allow_missing: false,
+            },
         };
         let dir = run::results::create_run_dir(&root, &cfg.name)?;
         let log = Arc::new(HarnessLog::new(Some(&dir.join("harness.log")), true)?);
         let node_cpu = Arc::new(std::sync::Mutex::new(0.0));
         let cluster = Box::new(Metered {
-            inner: run::start_cluster(&cfg, &dir, &log)?,
+            inner: run::start_cluster(&cfg, &dir, &log, None)?,
             node_cpu: node_cpu.clone(),
         });
         let cpu0 = self_cpu();
-        let d = run::drive(&cfg, &dir, &log, cluster)?;
+        let d = run::drive(&cfg, &dir, &log, cluster, None)?;
         let cpu = self_cpu() - cpu0;
         let ops = d.ok + d.fail + d.info;
         let rate = d.main_ops as f64 / d.main_phase.as_secs_f64().max(1e-9);

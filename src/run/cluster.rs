@@ -5,6 +5,7 @@
 //! it is. Every exit path stops the nodes: [`Cluster::stop`], `Drop`, and the kernel's parent-
 //! death signal if the harness itself is killed.
 
+use super::faults::NodePlan;
 use super::process::{free_ports, http_get, NodeProcess};
 use anyhow::{bail, Context};
 use serde::Serialize;
@@ -52,7 +53,14 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 
 impl LocalCluster {
     /// `n` built-in replicas in `mode` on 127.0.0.(10+i), data and logs under `dir`.
-    pub fn builtin(exe: &Path, n: usize, mode: &str, dir: &Path) -> anyhow::Result<LocalCluster> {
+    /// With a `plan` (nemeses' hosts) each node gets its addresses and command prefix from it.
+    pub fn builtin(
+        exe: &Path,
+        n: usize,
+        mode: &str,
+        dir: &Path,
+        plan: Option<Vec<NodePlan>>,
+    ) -> anyhow::Result<LocalCluster> {
         let mut addrs = Vec::new();
         for i in 1..=n {
             let ip = format!("127.0.0.{}", 10 + i);
@@ -64,8 +72,21 @@ impl LocalCluster {
             .enumerate()
             .map(|(i, a)| format!("{}={a}", i + 1))
             .collect();
+        let plan = plan.unwrap_or_else(|| {
+            addrs
+                .iter()
+                .map(|a| NodePlan {
+                    listen: a.clone(),
+                    peers: peers.clone(),
+                    client: a.clone(),
+                    peer_url: String::new(),
+                    prefix: Vec::new(),
+                })
+                .collect()
+        });
         let mut c = LocalCluster::empty("builtin")?;
-        for (i, addr) in addrs.iter().enumerate() {
+        for (i, p) in plan.iter().enumerate() {
+            let (addr, client) = (&p.listen, &p.client);
             let id = (i + 1).to_string();
             let data = dir.join(format!("node-{id}"));
             std::fs::create_dir_all(&data)?;
@@ -78,28 +99,40 @@ impl LocalCluster {
                 "--listen".into(),
                 addr.clone(),
                 "--peers".into(),
-                peers.join(","),
+                p.peers.join(","),
                 "--data-dir".into(),
                 data.display().to_string(),
             ];
             c.names.push(id.clone());
-            c.clients.push(addr.clone());
-            c.health.push(format!("http://{addr}/control/health"));
+            c.clients.push(client.clone());
+            c.health.push(format!("http://{client}/control/health"));
             c.data_dirs.push(data);
-            c.procs.push(NodeProcess::new(
-                exe.to_path_buf(),
-                args,
-                dir.join(format!("node-{id}.log")),
-            ));
+            let mut proc =
+                NodeProcess::new(exe.to_path_buf(), args, dir.join(format!("node-{id}.log")));
+            proc.prefix = p.prefix.clone();
+            c.procs.push(proc);
         }
         c.start_all()?;
         Ok(c)
     }
 
     /// `n` etcd members on 127.0.0.(20+i), data and logs under `dir`.
-    pub fn etcd(etcd: &Path, n: usize, dir: &Path, token: &str) -> anyhow::Result<LocalCluster> {
+    /// With a `plan` (nemeses' namespaces) each member gets its URLs and prefix from it.
+    pub fn etcd(
+        etcd: &Path,
+        n: usize,
+        dir: &Path,
+        token: &str,
+        plan: Option<Vec<NodePlan>>,
+    ) -> anyhow::Result<LocalCluster> {
         let mut members = Vec::new();
+        let mut prefixes = Vec::new();
         for i in 1..=n {
+            if let Some(p) = plan.as_ref().and_then(|p| p.get(i - 1)) {
+                members.push((format!("n{i}"), p.client.clone(), p.peer_url.clone()));
+                prefixes.push(p.prefix.clone());
+                continue;
+            }
             let ip = format!("127.0.0.{}", 20 + i);
             let ports = free_ports(&ip, 2)?;
             let (cp, pp) = (ports[0], ports[1]);
@@ -108,13 +141,14 @@ impl LocalCluster {
                 format!("http://{ip}:{cp}"),
                 format!("http://{ip}:{pp}"),
             ));
+            prefixes.push(Vec::new());
         }
         let initial: Vec<String> = members
             .iter()
             .map(|(name, _, peer)| format!("{name}={peer}"))
             .collect();
         let mut c = LocalCluster::empty("etcd")?;
-        for (name, client, peer) in &members {
+        for ((name, client, peer), prefix) in members.iter().zip(prefixes) {
             let data = dir.join(format!("{name}.etcd"));
             let args = vec![
                 "--name".to_string(),
@@ -140,11 +174,10 @@ impl LocalCluster {
             c.clients.push(client.clone());
             c.health.push(format!("{client}/health"));
             c.data_dirs.push(data);
-            c.procs.push(NodeProcess::new(
-                etcd.to_path_buf(),
-                args,
-                dir.join(format!("{name}.log")),
-            ));
+            let mut proc =
+                NodeProcess::new(etcd.to_path_buf(), args, dir.join(format!("{name}.log")));
+            proc.prefix = prefix;
+            c.procs.push(proc);
         }
         c.start_all()?;
         Ok(c)

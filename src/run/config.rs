@@ -49,6 +49,8 @@ pub struct RunConfig {
         serialize_with = "ser_opt_secs"
     )]
     pub check_time_limit: Option<Duration>,
+    /// Nemesis and network options.
+    pub faults: super::faults::FaultsConfig,
 }
 
 fn ser_workload<S: serde::Serializer>(w: &Workload, s: S) -> Result<S::Ok, S::Error> {
@@ -99,7 +101,7 @@ impl RunConfig {
         a.push(format!("--time-limit {}", self.time_limit.as_secs_f64()));
         a.push(format!("--seed {}", self.seed));
         a.push(format!("--name {}", self.name));
-        a.join(" ")
+        a.join(" ") + &self.faults.rerun_args()
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod cluster;
 pub mod config;
+pub mod faults;
 pub mod history_writer;
 pub mod log;
 pub mod process;
@@ -20,7 +21,7 @@ use log::HarnessLog;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use workers::{Counts, Shared};
 use workloads::builtin::BuiltinTarget;
@@ -49,6 +50,7 @@ pub fn start_cluster(
     cfg: &RunConfig,
     run_dir: &Path,
     log: &HarnessLog,
+    hosts: Option<&faults::Hosts>,
 ) -> anyhow::Result<Box<dyn Cluster>> {
     let c: Box<dyn Cluster> = match cfg.target {
         TargetKind::Builtin => {
@@ -57,7 +59,13 @@ pub fn start_cluster(
                 "starting {} built-in nodes in {} mode",
                 cfg.nodes, cfg.mode
             ));
-            Box::new(LocalCluster::builtin(&exe, cfg.nodes, &cfg.mode, run_dir)?)
+            Box::new(LocalCluster::builtin(
+                &exe,
+                cfg.nodes,
+                &cfg.mode,
+                run_dir,
+                hosts.map(|h| h.builtin_plan()),
+            )?)
         }
         TargetKind::Etcd if !cfg.etcd_endpoints.is_empty() => {
             log.line(format!(
@@ -78,7 +86,13 @@ pub fn start_cluster(
                 etcd.display()
             ));
             let token = format!("faultline-{}-{}", std::process::id(), cfg.seed);
-            Box::new(LocalCluster::etcd(&etcd, cfg.nodes, run_dir, &token)?)
+            Box::new(LocalCluster::etcd(
+                &etcd,
+                cfg.nodes,
+                run_dir,
+                &token,
+                hosts.and_then(|h| h.etcd_plan()),
+            )?)
         }
     };
     Ok(c)
@@ -127,16 +141,23 @@ fn make_target(cfg: &RunConfig, nodes: &[NodeInfo]) -> anyhow::Result<Arc<dyn Ta
 }
 
 /// Runs the main phase and the final reads against a started cluster, writing the history to
-/// `run_dir/history.jsonl`. Stops the cluster before returning, on every path.
+/// `run_dir/history.jsonl`. Stops the cluster before returning, on every path, then tears
+/// down the nodes' network (`hosts`), if any.
 pub fn drive(
     cfg: &RunConfig,
     run_dir: &Path,
     log: &Arc<HarnessLog>,
-    mut cluster: Box<dyn Cluster>,
+    cluster: Box<dyn Cluster>,
+    hosts: Option<faults::Hosts>,
 ) -> anyhow::Result<Driven> {
-    let result = drive_inner(cfg, run_dir, log, cluster.as_mut());
-    cluster.stop();
+    let cluster = Arc::new(Mutex::new(cluster));
+    let result = drive_inner(cfg, run_dir, log, &cluster, hosts.as_ref());
+    cluster.lock().unwrap_or_else(|p| p.into_inner()).stop();
     log.line("cluster stopped");
+    if let Some(h) = hosts {
+        drop(h);
+        log.line("network torn down");
+    }
     result
 }
 
@@ -144,9 +165,10 @@ fn drive_inner(
     cfg: &RunConfig,
     run_dir: &Path,
     log: &Arc<HarnessLog>,
-    cluster: &mut dyn Cluster,
+    cluster: &Arc<Mutex<Box<dyn Cluster>>>,
+    hosts: Option<&faults::Hosts>,
 ) -> anyhow::Result<Driven> {
-    let nodes = cluster.nodes();
+    let nodes = cluster.lock().unwrap_or_else(|p| p.into_inner()).nodes();
     write_nodes(run_dir, &nodes)?;
     let target = make_target(cfg, &nodes)?;
     let history_path = run_dir.join("history.jsonl");
@@ -162,6 +184,7 @@ fn drive_inner(
         stop: AtomicBool::new(false),
         op_timeout: cfg.op_timeout,
     });
+    let nemesis = faults::prepare(cfg, hosts, cluster.clone(), writer.clone(), log)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -174,7 +197,14 @@ fn drive_inner(
             .collect(),
         TargetKind::Etcd => Vec::new(),
     };
-    let out = rt.block_on(phases(cfg, log.clone(), target, shared.clone(), health));
+    let out = rt.block_on(phases(
+        cfg,
+        log.clone(),
+        target,
+        shared.clone(),
+        nemesis,
+        health,
+    ));
     writer.flush();
     rt.shutdown_timeout(Duration::from_secs(1));
     if let Some(e) = writer.error() {
@@ -199,6 +229,7 @@ async fn phases(
     log: Arc<HarnessLog>,
     target: Arc<dyn Target>,
     shared: Arc<Shared>,
+    nemesis: Option<faults::Starter>,
     health: Vec<String>,
 ) -> anyhow::Result<(Duration, u64)> {
     // Ctrl-C and SIGTERM stop the workers; the run then finishes normally (final reads, check).
@@ -259,6 +290,7 @@ async fn phases(
         cfg.time_limit.as_secs_f64(),
         cfg.seed
     ));
+    let nemesis = nemesis.map(|n| n.start(&log));
     let main_start = Instant::now();
     let deadline = main_start + cfg.time_limit;
     let progress = {
@@ -325,6 +357,13 @@ async fn phases(
         shared.counts.fail.load(Ordering::Relaxed),
         shared.counts.info.load(Ordering::Relaxed),
     ));
+    // Every fault healed before the final reads.
+    if let Some(n) = nemesis {
+        tokio::task::spawn_blocking(move || n.finish())
+            .await
+            .context("the nemesis thread")??;
+        log.line("nemesis stopped: every fault healed");
+    }
     // Final phase: after a quiet period, read every key on every node from its own state.
     if !cfg.settle.is_zero() {
         log.line(format!(

@@ -19,6 +19,8 @@ pub struct NodeProcess {
     pub args: Vec<String>,
     /// stdout and stderr are appended here.
     pub log: PathBuf,
+    /// Command prefix that puts the process on its host (`ip netns exec NS`), may be empty.
+    pub prefix: Vec<String>,
     child: Option<Child>,
 }
 
@@ -28,6 +30,7 @@ impl NodeProcess {
             program,
             args,
             log,
+            prefix: Vec::new(),
             child: None,
         }
     }
@@ -43,7 +46,14 @@ impl NodeProcess {
             .open(&self.log)
             .with_context(|| format!("opening node log {}", self.log.display()))?;
         let err = log.try_clone()?;
-        let mut cmd = Command::new(&self.program);
+        let mut cmd = match self.prefix.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(&self.program);
+                c
+            }
+            None => Command::new(&self.program),
+        };
         cmd.args(&self.args)
             .stdin(Stdio::null())
             .stdout(log)
