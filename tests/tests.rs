@@ -5,3 +5,4 @@ mod util;
 mod check;
 mod nemeses;
 mod node;
+mod run;

@@ -173,6 +173,14 @@ pub const MODELS: &[ModelDef] = &[
         implies: &["strong-session-serializable", "strong-snapshot-isolation"],
         summary: "serializable, respecting real-time order",
     },
+    // What an eventually consistent store promises and nothing more (`eventual` also forbids
+    // lost writes).
+    ModelDef {
+        name: "convergent",
+        forbids: &["divergence"],
+        implies: &[],
+        summary: "replicas agree once healed and quiet",
+    },
     // Data-type workloads: set, counter, bank.
     ModelDef {
         name: "set",

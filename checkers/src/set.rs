@@ -3,6 +3,10 @@
 //! read), stale (absent from a read that began after its add was acknowledged, though present
 //! in the end), or never read; and how long it took to become visible for good.
 //!
+//! Final reads (`"phase": "final"`) read each replica's own state without coordination, so
+//! they count for loss (an element in no replica is lost) but not for staleness, which is
+//! judged on ordinary reads only.
+//!
 //! Shape: [`SetView`] is the analysis as data; `*_cases` detectors turn it into anomalies.
 
 use crate::anomaly::Anomaly;
@@ -98,7 +102,9 @@ pub fn set_view(h: &History) -> Result<SetView, CheckError> {
             if has && r.is_final() {
                 el.in_final = true;
             }
-            if add.precedes(r) && !has {
+            // Final reads show one replica's own state without coordination: they judge loss
+            // (and convergence), not real-time visibility.
+            if add.precedes(r) && !has && !r.is_final() {
                 el.absent_after_ack.push(*rid);
                 last_absent = Some(i);
             }
@@ -340,6 +346,18 @@ mod tests {
         let mut ok = lines.clone();
         ok.swap(1, 2);
         assert_eq!(run(&hist(&ok), "set-full").valid, Verdict::Valid);
+    }
+
+    #[test]
+    fn a_lagging_replica_in_final_reads_is_not_stale() {
+        let mut lines = ADD1.to_vec();
+        lines.extend([
+            r#"{"process":1,"type":"invoke","f":"read","value":null,"phase":"final","node":"1"}"#,
+            r#"{"process":1,"type":"ok","f":"read","value":[1],"phase":"final","node":"1"}"#,
+            r#"{"process":2,"type":"invoke","f":"read","value":null,"phase":"final","node":"2"}"#,
+            r#"{"process":2,"type":"ok","f":"read","value":[],"phase":"final","node":"2"}"#,
+        ]);
+        assert_eq!(run(&hist(&lines), "set-full").valid, Verdict::Valid);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! death signal if the harness itself is killed.
 
 use super::faults::NodePlan;
-use super::process::{free_port, http_get, NodeProcess};
+use super::process::{free_ports, http_get, NodeProcess};
 use anyhow::{bail, Context};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -64,7 +64,7 @@ impl LocalCluster {
         let mut addrs = Vec::new();
         for i in 1..=n {
             let ip = format!("127.0.0.{}", 10 + i);
-            let port = free_port(&ip)?;
+            let port = free_ports(&ip, 1)?[0];
             addrs.push(format!("{ip}:{port}"));
         }
         let peers: Vec<String> = addrs
@@ -134,7 +134,8 @@ impl LocalCluster {
                 continue;
             }
             let ip = format!("127.0.0.{}", 20 + i);
-            let (cp, pp) = (free_port(&ip)?, free_port(&ip)?);
+            let ports = free_ports(&ip, 2)?;
+            let (cp, pp) = (ports[0], ports[1]);
             members.push((
                 format!("n{i}"),
                 format!("http://{ip}:{cp}"),

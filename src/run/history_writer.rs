@@ -71,7 +71,10 @@ impl HistoryWriter {
 
     /// Number of events written.
     pub fn events(&self) -> u64 {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).next_index
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .next_index
     }
 
     /// The first write error, if any (the history is then incomplete).
@@ -95,8 +98,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.jsonl");
         let w = HistoryWriter::create(&path, Instant::now()).unwrap();
-        w.record(Event::new(Process::Client(0), EventType::Invoke, "read", Value::Null));
-        w.record(Event::new(Process::Client(0), EventType::Ok, "read", Value::from(3)));
+        w.record(Event::new(
+            Process::Client(0),
+            EventType::Invoke,
+            "read",
+            Value::Null,
+        ));
+        w.record(Event::new(
+            Process::Client(0),
+            EventType::Ok,
+            "read",
+            Value::from(3),
+        ));
         w.flush();
         let h = history::load_file(&path, None).unwrap();
         assert_eq!(h.ops.len(), 1);

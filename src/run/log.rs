@@ -32,7 +32,11 @@ impl HarnessLog {
 
     /// One log line.
     pub fn line(&self, msg: impl AsRef<str>) {
-        let text = format!("[{:>7.2}s] {}", self.start.elapsed().as_secs_f64(), msg.as_ref());
+        let text = format!(
+            "[{:>7.2}s] {}",
+            self.start.elapsed().as_secs_f64(),
+            msg.as_ref()
+        );
         if let Some(f) = self.file.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
             let _ = writeln!(f, "{text}");
         }

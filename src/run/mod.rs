@@ -80,7 +80,11 @@ pub fn start_cluster(
             let Some(etcd) = find_in_path("etcd") else {
                 bail!("the etcd executable is not on PATH: install it (apt-get install -y etcd-server) or pass --etcd-endpoints of a running cluster");
             };
-            log.line(format!("starting {} etcd members ({})", cfg.nodes, etcd.display()));
+            log.line(format!(
+                "starting {} etcd members ({})",
+                cfg.nodes,
+                etcd.display()
+            ));
             let token = format!("faultline-{}-{}", std::process::id(), cfg.seed);
             Box::new(LocalCluster::etcd(
                 &etcd,
@@ -105,19 +109,27 @@ pub fn find_in_path(name: &str) -> Option<PathBuf> {
 /// Writes `nodes.json`: names, addresses, pids, data dirs and logs (for nemeses, and for
 /// cleaning up after a harness killed with SIGKILL).
 pub fn write_nodes(run_dir: &Path, nodes: &[NodeInfo]) -> anyhow::Result<()> {
-    let text = serde_json::to_string_pretty(&json!({ "harness_pid": std::process::id(), "nodes": nodes }))?;
+    let text = serde_json::to_string_pretty(
+        &json!({ "harness_pid": std::process::id(), "nodes": nodes }),
+    )?;
     std::fs::write(run_dir.join("nodes.json"), text + "\n").context("writing nodes.json")
 }
 
 fn make_target(cfg: &RunConfig, nodes: &[NodeInfo]) -> anyhow::Result<Arc<dyn Target>> {
     let t: Arc<dyn Target> = match cfg.target {
         TargetKind::Builtin => Arc::new(BuiltinTarget::new(
-            nodes.iter().map(|n| (n.name.clone(), n.client.clone())).collect(),
+            nodes
+                .iter()
+                .map(|n| (n.name.clone(), n.client.clone()))
+                .collect(),
             cfg.workload,
             cfg.op_timeout,
         )?),
         TargetKind::Etcd => Arc::new(EtcdTarget::new(
-            nodes.iter().map(|n| (n.name.clone(), n.client.clone())).collect(),
+            nodes
+                .iter()
+                .map(|n| (n.name.clone(), n.client.clone()))
+                .collect(),
             cfg.workload,
             cfg.etcd_reads,
             format!("faultline/{}/{}/", cfg.name, cfg.seed),
@@ -178,7 +190,21 @@ fn drive_inner(
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let out = rt.block_on(phases(cfg, log.clone(), target, shared.clone(), nemesis));
+    let health: Vec<String> = match cfg.target {
+        TargetKind::Builtin => nodes
+            .iter()
+            .map(|n| format!("http://{}/control/health", n.client))
+            .collect(),
+        TargetKind::Etcd => Vec::new(),
+    };
+    let out = rt.block_on(phases(
+        cfg,
+        log.clone(),
+        target,
+        shared.clone(),
+        nemesis,
+        health,
+    ));
     writer.flush();
     rt.shutdown_timeout(Duration::from_secs(1));
     if let Some(e) = writer.error() {
@@ -204,6 +230,7 @@ async fn phases(
     target: Arc<dyn Target>,
     shared: Arc<Shared>,
     nemesis: Option<faults::Starter>,
+    health: Vec<String>,
 ) -> anyhow::Result<(Duration, u64)> {
     // Ctrl-C and SIGTERM stop the workers; the run then finishes normally (final reads, check).
     {
@@ -302,12 +329,7 @@ async fn phases(
     };
     let mut handles = Vec::new();
     for w in 0..cfg.concurrency {
-        let gen = Generator::new(
-            cfg.workload,
-            cfg.seed,
-            w as u64,
-            cfg.concurrency as u64,
-        );
+        let gen = Generator::new(cfg.workload, cfg.seed, w as u64, cfg.concurrency as u64);
         handles.push(tokio::spawn(workers::worker(
             shared.clone(),
             target.client(w),
@@ -350,6 +372,12 @@ async fn phases(
         ));
         tokio::time::sleep(cfg.settle).await;
     }
+    if !health.is_empty() {
+        let waited = tokio::task::spawn_blocking(move || wait_replicas_quiet(&health))
+            .await
+            .context("the replica wait panicked")?;
+        log.line(waited);
+    }
     let keys: Vec<serde_json::Value> = keys
         .iter()
         .filter_map(|k| serde_json::from_str(k).ok())
@@ -389,4 +417,56 @@ async fn phases(
         names.len()
     ));
     Ok((main_phase, main_ops))
+}
+
+/// Most time spent waiting for replicas to agree on their log length before the final reads.
+const QUIET_WAIT: Duration = Duration::from_secs(5);
+
+/// Polls every built-in replica's `log_len` until all report the same length twice in a row
+/// (replication has caught up and nothing is moving), or nothing has moved for half a second
+/// (modes whose logs legitimately differ in length), or [`QUIET_WAIT`] passes. Returns a line
+/// for the harness log.
+fn wait_replicas_quiet(health: &[String]) -> String {
+    let start = Instant::now();
+    let mut last: Option<Vec<u64>> = None;
+    let mut still = 0;
+    loop {
+        let lens: Vec<u64> = health
+            .iter()
+            .map(|u| {
+                process::http_get(u, Duration::from_secs(1))
+                    .ok()
+                    .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
+                    .and_then(|v| v["log_len"].as_u64())
+                    .unwrap_or(u64::MAX)
+            })
+            .collect();
+        let equal = lens.windows(2).all(|w| w[0] == w[1]) && !lens.contains(&u64::MAX);
+        if equal && last.as_ref() == Some(&lens) {
+            return format!(
+                "replicas agree (log length {}) after {:.1}s",
+                lens[0],
+                start.elapsed().as_secs_f64()
+            );
+        }
+        still = if last.as_ref() == Some(&lens) {
+            still + 1
+        } else {
+            0
+        };
+        if still >= 5 {
+            return format!(
+                "replicas quiet with log lengths {lens:?} after {:.1}s",
+                start.elapsed().as_secs_f64()
+            );
+        }
+        if start.elapsed() >= QUIET_WAIT {
+            return format!(
+                "replicas still differ after {:.0}s (log lengths {lens:?}); final reads go ahead",
+                QUIET_WAIT.as_secs_f64()
+            );
+        }
+        last = Some(lens);
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -160,11 +160,17 @@ pub fn tail(path: &Path, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// A free TCP port on `ip` (bound, then released; good enough on a test host).
-pub fn free_port(ip: &str) -> anyhow::Result<u16> {
-    let l = std::net::TcpListener::bind((ip, 0))
-        .with_context(|| format!("binding a port on {ip}"))?;
-    Ok(l.local_addr()?.port())
+/// `n` distinct free TCP ports on `ip`: all bound at once (so they differ), then released for
+/// the node to take. Another process could grab one in between; on a test host that is rare.
+pub fn free_ports(ip: &str, n: usize) -> anyhow::Result<Vec<u16>> {
+    let mut held = Vec::with_capacity(n);
+    for _ in 0..n {
+        held.push(
+            std::net::TcpListener::bind((ip, 0))
+                .with_context(|| format!("binding a port on {ip}"))?,
+        );
+    }
+    held.iter().map(|l| Ok(l.local_addr()?.port())).collect()
 }
 
 /// A minimal blocking HTTP/1.0 GET of `url` (`http://host:port/path`): (status, body). Used for
@@ -184,7 +190,10 @@ pub fn http_get(url: &str, timeout: Duration) -> anyhow::Result<(u16, String)> {
     let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)?;
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n")?;
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf)?;
     let text = String::from_utf8_lossy(&buf);

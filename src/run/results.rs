@@ -11,15 +11,26 @@ pub fn create_run_dir(store: &Path, name: &str) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(&parent)
         .with_context(|| format!("creating results directory {}", parent.display()))?;
     let stamp = timestamp();
-    let mut dir = parent.join(&stamp);
-    let mut n = 1;
-    while dir.exists() {
-        dir = parent.join(format!("{stamp}-{n}"));
-        n += 1;
+    // create_dir is the arbiter when runs start in the same second (even in parallel).
+    for n in 0..1000 {
+        let dir = if n == 0 {
+            parent.join(&stamp)
+        } else {
+            parent.join(format!("{stamp}-{n}"))
+        };
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {
+                point_latest(store, &dir);
+                return Ok(dir);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).with_context(|| format!("creating {}", dir.display())),
+        }
     }
-    std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    point_latest(store, &dir);
-    Ok(dir)
+    anyhow::bail!(
+        "too many runs named {name} in one second under {}",
+        parent.display()
+    )
 }
 
 /// `store/latest` -> the run directory (relative, so the store can be moved). Best effort.
@@ -71,7 +82,7 @@ mod tests {
     fn civil_dates() {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(19_723), (2024, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 02, 29));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
     }
 
     #[test]
