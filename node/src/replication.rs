@@ -68,6 +68,22 @@ impl LogInner {
         Ok(e)
     }
 
+    /// Durably appends several new entries (one fsync); returns the new log length.
+    pub fn append_group(&mut self, group: Vec<Vec<Mop>>) -> Result<u64, NodeError> {
+        let first = self.len() + 1;
+        let entries: Vec<Entry> = group
+            .into_iter()
+            .enumerate()
+            .map(|(i, ops)| Entry {
+                index: first + i as u64,
+                ops,
+            })
+            .collect();
+        self.log.append(&entries, true)?;
+        self.entries.extend(entries);
+        Ok(self.len())
+    }
+
     /// Applies entries up to `upto` to the visible state.
     pub fn apply_upto(&mut self, upto: u64) {
         let upto = upto.min(self.len());

@@ -240,11 +240,22 @@ impl Store {
     /// Executes micro-ops against the current state without changing it: the results and the
     /// new values of the keys they change. An error means nothing may be applied.
     pub fn run(&self, mops: &[Mop]) -> Result<(Vec<MopResult>, BTreeMap<String, Value>), ApiError> {
+        self.run_over(&BTreeMap::new(), mops)
+    }
+
+    /// Like [`Store::run`] on this state with the not yet applied changes `overlay` on top
+    /// (earlier operations of the same group commit).
+    pub fn run_over(
+        &self,
+        overlay: &BTreeMap<String, Value>,
+        mops: &[Mop],
+    ) -> Result<(Vec<MopResult>, BTreeMap<String, Value>), ApiError> {
         let mut changed: BTreeMap<String, Value> = BTreeMap::new();
         let mut results = Vec::with_capacity(mops.len());
         for m in mops {
             let cur = changed
                 .get(&m.key)
+                .or_else(|| overlay.get(&m.key))
                 .cloned()
                 .unwrap_or_else(|| self.get(&m.key));
             let res = match m.f {
