@@ -479,3 +479,100 @@ fn eventual_mode_converges_and_skewed_lww_loses_an_acknowledged_append() {
         "replica 2's write loses: {done:?}"
     );
 }
+
+/// Concurrent clients through all three replicas: every successful cas must have read the value
+/// it replaced (the counter equals the number of successes), and every list read must be a
+/// prefix of the final list, which holds each acknowledged append exactly once.
+fn concurrent_ops_are_serial(mode: &'static str, base: u8) {
+    let c = Cluster::start(mode, base);
+    let init = ok(
+        c.addrs[0],
+        "/kv/register",
+        json!({"f": "write", "key": "n", "value": 0}),
+    );
+    let addrs = c.addrs.clone();
+    let workers: Vec<_> = (0..6)
+        .map(|w| {
+            let addrs = addrs.clone();
+            // Each worker's session starts after the initial write.
+            let mut session = init["session"].clone();
+            std::thread::spawn(move || {
+                let (mut wins, mut appended, mut reads) = (0, Vec::new(), Vec::new());
+                for i in 0..25 {
+                    let a = addrs[(w + i) % 3];
+                    let r = ok(a, "/kv/register", json!({"f": "read", "key": "n", "session": session}));
+                    let n = r["value"].as_i64().unwrap();
+                    let r = ok(a, "/kv/register", json!({"f": "cas", "key": "n", "value": [n, n + 1], "session": r["session"]}));
+                    if r["ok"] == json!(true) {
+                        wins += 1;
+                    }
+                    let v = w * 1000 + i;
+                    let r = ok(a, "/kv/txn", json!({"ops": [["append", "l", v], ["r", "l", null]], "session": r["session"]}));
+                    appended.push(json!(v));
+                    reads.push(r["ops"][1][2].clone());
+                    session = r["session"].clone();
+                }
+                (wins, appended, reads)
+            })
+        })
+        .collect();
+    let (mut wins, mut appended, mut reads) = (0, Vec::new(), Vec::new());
+    for w in workers {
+        let (a, b, c) = w.join().expect("worker");
+        wins += a;
+        appended.extend(b);
+        reads.extend(c);
+    }
+    let r = ok(
+        c.addrs[0],
+        "/kv/txn",
+        json!({"ops": [["r", "n", null], ["r", "l", null]]}),
+    );
+    assert_eq!(
+        r["ops"][0][2],
+        json!(wins),
+        "{mode}: a cas succeeded on a stale value"
+    );
+    let fin = r["ops"][1][2].as_array().cloned().unwrap();
+    let mut sorted = fin.clone();
+    sorted.sort_by_key(|v| v.as_i64());
+    sorted.dedup();
+    appended.sort_by_key(|v| v.as_i64());
+    assert_eq!(sorted.len(), fin.len(), "{mode}: duplicate elements");
+    assert_eq!(sorted, appended, "{mode}: acknowledged appends missing");
+    for read in reads {
+        let read = read.as_array().cloned().unwrap();
+        assert_eq!(
+            &fin[..read.len()],
+            &read[..],
+            "{mode}: a read is not a prefix of the final list"
+        );
+    }
+}
+
+#[test]
+fn strong_mode_concurrent_ops_are_serial() {
+    concurrent_ops_are_serial("strong", 100);
+}
+
+#[test]
+fn session_mode_concurrent_writes_are_serial_at_the_primary() {
+    concurrent_ops_are_serial("session", 110);
+}
+
+#[test]
+fn sigterm_stops_a_replica_cleanly() {
+    let mut c = Cluster::start("session", 120);
+    let pid = c.pid(1);
+    signal(pid, "-TERM");
+    let mut child = c.children[1].take().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}: {}", c.log(1));
+            break;
+        }
+        assert!(Instant::now() < deadline, "replica ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
