@@ -576,3 +576,58 @@ fn sigterm_stops_a_replica_cleanly() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn bad_node_arguments_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let (code, _, err) = crate::util::faultline(&[
+        "node",
+        "--id",
+        "9",
+        "--listen",
+        "127.0.0.1:1",
+        "--peers",
+        "1=127.0.0.1:2",
+        "--data-dir",
+        &d,
+    ]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("own id `9`"), "{err}");
+    let (code, _, err) = crate::util::faultline(&[
+        "node",
+        "--id",
+        "1",
+        "--mode",
+        "fast",
+        "--listen",
+        "127.0.0.1:1",
+        "--peers",
+        "1=127.0.0.1:2",
+        "--data-dir",
+        &d,
+    ]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("unknown mode `fast`"), "{err}");
+    // A corrupt log record in the middle stops the replica with the file and line.
+    std::fs::write(
+        dir.path().join("log.jsonl"),
+        "{\"index\":1,\"ops\":[]}\ngarbage\n{}\n",
+    )
+    .unwrap();
+    let addr = free_addr("127.0.0.1").to_string();
+    let peers = format!("1={addr}");
+    let (code, _, err) = crate::util::faultline(&[
+        "node",
+        "--id",
+        "1",
+        "--listen",
+        &addr,
+        "--peers",
+        &peers,
+        "--data-dir",
+        &d,
+    ]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("log.jsonl:2"), "{err}");
+}

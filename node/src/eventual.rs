@@ -24,7 +24,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
-const MAX_BATCH: usize = 500;
+/// Most values in one push (each may be a whole list).
+const MAX_BATCH: usize = 100;
 /// How often a peer gets this replica's whole state again.
 const FULL_SYNC_EVERY: Duration = Duration::from_secs(3);
 

@@ -80,6 +80,9 @@ pub struct AppState {
 
 type Shared = Arc<AppState>;
 
+/// Largest request body accepted.
+pub const MAX_BODY: usize = 256 << 20;
+
 /// Opens the replica's log, binds `cfg.listen` and serves until `shutdown` resolves (then
 /// finishes in-flight requests for at most two seconds).
 pub async fn serve(
@@ -148,6 +151,8 @@ pub fn router(state: Shared) -> Router {
         .route("/peer/append", post(peer_append))
         .route("/peer/events", post(peer_events))
         .route("/peer/merge", post(peer_merge))
+        // Peer batches carry whole values (eventual mode ships entire lists).
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
 
