@@ -281,9 +281,43 @@ fn serves_ops(mode: &'static str, base: u8) {
         );
         assert_eq!(r["ops"][0][2], json!([1, 2, 3]), "{mode}: {r}");
     }
+    // A transaction with a false cas precondition has no effect at all (bank transfers).
+    let t = ok(
+        c.addrs[0],
+        "/kv/txn",
+        txn(json!([["w", "a", 10], ["w", "b", 0]]), &session),
+    );
+    let t = ok(
+        c.addrs[0],
+        "/kv/txn",
+        txn(
+            json!([["cas", "a", [9, 5]], ["cas", "b", [0, 5]]]),
+            &t["session"],
+        ),
+    );
+    assert_eq!(t["ok"], json!(false), "{mode}: {t}");
+    let t = ok(
+        c.addrs[0],
+        "/kv/txn",
+        txn(
+            json!([["cas", "a", [10, 5]], ["cas", "b", [0, 5]]]),
+            &t["session"],
+        ),
+    );
+    assert_eq!(t["ok"], json!(true), "{mode}: {t}");
+    let t = ok(
+        c.addrs[0],
+        "/kv/txn",
+        txn(json!([["r", "a", null], ["r", "b", null]]), &t["session"]),
+    );
+    assert_eq!(
+        (t["ops"][0][2].clone(), t["ops"][1][2].clone()),
+        (json!(5), json!(5)),
+        "{mode}: {t}"
+    );
     let (code, bad) = post(c.addrs[1], "/kv/txn", json!({"ops": [["frob", "x", 1]]}));
     assert_eq!((code, bad["definite"].clone()), (400, json!(true)), "{bad}");
-    let final_reads = c.converged(&["x", "r"]);
+    let final_reads = c.converged(&["x", "r", "a", "b"]);
     assert_eq!(final_reads[1], json!(6), "{mode}");
     assert_eq!(
         final_reads[0].as_array().map(|a| a.len()),
@@ -293,7 +327,7 @@ fn serves_ops(mode: &'static str, base: u8) {
     let keys = c.health(0);
     assert_eq!(keys["mode"], json!(mode));
     let (_, k) = http(c.addrs[2], "GET", "/control/keys", &Value::Null).unwrap();
-    assert_eq!(k["keys"], json!(["r", "x"]));
+    assert_eq!(k["keys"], json!(["a", "b", "r", "x"]));
 }
 
 #[test]

@@ -20,7 +20,7 @@ use crate::error::{ApiError, NodeError};
 use crate::log::Log;
 use crate::peer::PeerClient;
 use crate::server::Exec;
-use crate::store::{appended, ClientOp, Mop, MopKind, MopResult};
+use crate::store::{aborted, appended, ClientOp, Mop, MopKind, MopResult};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -322,7 +322,7 @@ impl Causal {
             };
             results.push(res);
         }
-        if !ops.is_empty() {
+        if !ops.is_empty() && !aborted(&results) {
             let e = Event {
                 origin: me.clone(),
                 seq: g.vc.get(&me).copied().unwrap_or(0) + 1,

@@ -16,7 +16,7 @@ use crate::error::{ApiError, NodeError};
 use crate::log::Log;
 use crate::peer::PeerClient;
 use crate::server::Exec;
-use crate::store::{appended, ClientOp, MopKind, MopResult};
+use crate::store::{aborted, appended, ClientOp, MopKind, MopResult};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -221,7 +221,7 @@ impl Eventual {
             };
             results.push(res);
         }
-        if !writes.is_empty() {
+        if !writes.is_empty() && !aborted(&results) {
             g.log.append(&writes, true)?;
             g.seq = seq;
             for w in &writes {

@@ -12,7 +12,7 @@ use crate::error::ApiError;
 use crate::peer::PeerClient;
 use crate::replication::{spawn_shippers, FollowerLens, ReplicatedLog};
 use crate::server::Exec;
-use crate::store::ClientOp;
+use crate::store::{aborted, ClientOp};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -60,6 +60,13 @@ impl Session {
             let (results, index) = {
                 let mut g = self.log.lock();
                 let (results, _) = g.store.run(&op.mops)?;
+                if aborted(&results) {
+                    let applied = g.applied;
+                    return Ok(Exec::Done {
+                        results,
+                        session: json!(tok.max(applied)),
+                    });
+                }
                 let e = g.append_new(op.writes())?;
                 g.apply_upto(e.index);
                 (results, e.index)

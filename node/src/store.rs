@@ -183,6 +183,7 @@ impl ClientOp {
                     .collect();
                 serde_json::to_value(TxnResponse {
                     ops,
+                    ok: !aborted(results),
                     node: node.to_string(),
                     session,
                 })
@@ -205,6 +206,12 @@ impl ClientOp {
         };
         out.unwrap_or(Value::Null)
     }
+}
+
+/// Whether a transaction aborted: one of its cas preconditions was false. An aborted
+/// transaction has no effect at all (which makes multi-key conditional writes possible).
+pub fn aborted(results: &[MopResult]) -> bool {
+    results.iter().any(|r| !r.ok)
 }
 
 /// Appends `v` to the list value `cur` (null is the empty list).
@@ -293,6 +300,9 @@ impl Store {
                 }
             };
             results.push(res);
+        }
+        if aborted(&results) {
+            changed.clear();
         }
         Ok((results, changed))
     }

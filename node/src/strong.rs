@@ -22,7 +22,7 @@ use crate::error::ApiError;
 use crate::peer::PeerClient;
 use crate::replication::{ship, spawn_shippers, FollowerLens, ReplicatedLog};
 use crate::server::Exec;
-use crate::store::{ClientOp, Mop, MopResult};
+use crate::store::{aborted, ClientOp, Mop, MopResult};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -152,7 +152,7 @@ impl Sequencer {
             for r in &group {
                 match g.store.run_over(&overlay, &r.op.mops) {
                     Ok((results, changed)) => {
-                        if r.op.read_only() {
+                        if r.op.read_only() || aborted(&results) {
                             steps.push(Step::Read(results));
                         } else {
                             overlay.extend(changed);
