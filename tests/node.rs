@@ -665,3 +665,38 @@ fn bad_node_arguments_are_clear_errors() {
     assert_eq!(code, 4, "{err}");
     assert!(err.contains("log.jsonl:2"), "{err}");
 }
+
+/// Writes acknowledged by one replica survive its SIGKILL (they were fsynced) in the
+/// multi-writer modes, and the cluster converges afterwards.
+fn local_writes_survive_kill9(mode: &'static str, base: u8) {
+    let mut c = Cluster::start(mode, base);
+    let mut session = Value::Null;
+    for v in 1..=5 {
+        let r = ok(
+            c.addrs[0],
+            "/kv/txn",
+            txn(json!([["append", "x", v]]), &session),
+        );
+        session = r["session"].clone();
+    }
+    c.kill9(0);
+    c.restart(0);
+    assert_eq!(c.local_read(0, &["x"]), vec![json!([1, 2, 3, 4, 5])]);
+    assert_eq!(c.health(0)["log_len"], json!(5));
+    ok(
+        c.addrs[0],
+        "/kv/txn",
+        txn(json!([["append", "x", 6]]), &session),
+    );
+    assert_eq!(c.converged(&["x"]), vec![json!([1, 2, 3, 4, 5, 6])]);
+}
+
+#[test]
+fn causal_mode_writes_survive_kill9() {
+    local_writes_survive_kill9("causal", 130);
+}
+
+#[test]
+fn eventual_mode_writes_survive_kill9() {
+    local_writes_survive_kill9("eventual", 140);
+}

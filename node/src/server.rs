@@ -259,7 +259,20 @@ async fn peer_append(State(s): State<Shared>, body: Bytes) -> Response {
     if s.cfg.is_primary() {
         return ApiError::BadRequest("the primary does not accept appends".into()).into_response();
     }
-    match parse::<AppendRequest>(&body).and_then(|req| log.handle_append(&s.cfg.id, req)) {
+    let from_primary = |req: AppendRequest| {
+        if req.from == s.cfg.primary {
+            Ok(req)
+        } else {
+            Err(ApiError::BadRequest(format!(
+                "appends come from the primary {}, not from {}",
+                s.cfg.primary, req.from
+            )))
+        }
+    };
+    match parse::<AppendRequest>(&body)
+        .and_then(from_primary)
+        .and_then(|req| log.handle_append(&s.cfg.id, req))
+    {
         Ok(r) => Json(r).into_response(),
         Err(e) => e.into_response(),
     }
