@@ -101,6 +101,7 @@ pub struct Eventual {
     clock: Arc<Clock>,
     state: Mutex<State>,
     wake: Vec<Arc<Notify>>,
+    group: std::sync::OnceLock<crate::group::Group>,
 }
 
 impl Eventual {
@@ -129,7 +130,12 @@ impl Eventual {
             clock,
             state: Mutex::new(state),
             wake: wake.clone(),
+            group: std::sync::OnceLock::new(),
         });
+        let runner = me.clone();
+        let _ = me
+            .group
+            .set(crate::group::Group::spawn(move |ops| runner.run_group(ops)));
         for ((id, _), notify) in cfg.others().zip(wake) {
             tokio::spawn(sync_peer(me.clone(), peers.clone(), id.clone(), notify));
         }
@@ -149,15 +155,32 @@ impl Eventual {
     }
 
     pub async fn execute(&self, op: &ClientOp) -> Result<Exec, ApiError> {
-        let out = self.run_locally(op)?;
+        if op.read_only() {
+            let mut g = self.lock();
+            return self.run_one(&mut g, op);
+        }
+        match self.group.get() {
+            Some(group) => group.submit(op.clone()).await,
+            None => Err(ApiError::Unavailable("the replica is starting".into())),
+        }
+    }
+
+    /// Runs a group of write transactions with one fsync (see [`crate::group`]).
+    fn run_group(&self, ops: Vec<ClientOp>) -> Vec<Result<Exec, ApiError>> {
+        let mut g = self.lock();
+        let mut results: Vec<_> = ops.iter().map(|op| self.run_one(&mut g, op)).collect();
+        if let Err(e) = g.log.sync() {
+            results = crate::group::fail_unsynced(results, &e);
+        }
+        drop(g);
         for w in &self.wake {
             w.notify_one();
         }
-        Ok(out)
+        results
     }
 
-    fn run_locally(&self, op: &ClientOp) -> Result<Exec, ApiError> {
-        let mut g = self.lock();
+    /// Runs one transaction; its log records are written but not yet fsynced.
+    fn run_one(&self, g: &mut State, op: &ClientOp) -> Result<Exec, ApiError> {
         // The transaction runs on a scratch copy of the keys it touches with the same
         // last-writer-wins rule, so nothing is applied if a micro-op is refused.
         let mut scratch: BTreeMap<String, (Value, Option<Stamp>)> = BTreeMap::new();
@@ -222,7 +245,7 @@ impl Eventual {
             results.push(res);
         }
         if !writes.is_empty() && !aborted(&results) {
-            g.log.append(&writes, true)?;
+            g.log.append(&writes, false)?;
             g.seq = seq;
             for w in &writes {
                 g.merge(w);

@@ -57,15 +57,19 @@ impl LogInner {
         self.entries.is_empty()
     }
 
-    /// Durably appends a new entry with the next index.
+    /// Appends a new entry with the next index (on disk once [`LogInner::sync`] returns).
     pub fn append_new(&mut self, ops: Vec<Mop>) -> Result<Entry, NodeError> {
         let e = Entry {
             index: self.len() + 1,
             ops,
         };
-        self.log.append(std::slice::from_ref(&e), true)?;
+        self.log.append(std::slice::from_ref(&e), false)?;
         self.entries.push(e.clone());
         Ok(e)
+    }
+
+    pub fn sync(&mut self) -> Result<(), NodeError> {
+        self.log.sync()
     }
 
     /// Durably appends several new entries (one fsync); returns the new log length.
