@@ -700,3 +700,56 @@ fn causal_mode_writes_survive_kill9() {
 fn eventual_mode_writes_survive_kill9() {
     local_writes_survive_kill9("eventual", 140);
 }
+
+/// Replica 3 misses writes while paused, and their origin (replica 1) is paused when 3 comes
+/// back: 3 must still get them, relayed by replica 2 (anti-entropy), together with the
+/// concurrent appends of both writers.
+fn relayed_after_heal(mode: &'static str, base: u8) {
+    let mut c = Cluster::start(mode, base);
+    c.stop(2);
+    for v in 0..5 {
+        ok(c.addrs[0], "/kv/txn", json!({"ops": [["append", "a", v]]}));
+        ok(c.addrs[1], "/kv/txn", json!({"ops": [["append", "b", v]]}));
+    }
+    ok(
+        c.addrs[0],
+        "/kv/register",
+        json!({"f": "write", "key": "r", "value": 1}),
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while c.local_read(1, &["r"]) != vec![json!(1)] {
+        assert!(Instant::now() < deadline, "replica 2 never got r");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    c.stop(0);
+    c.resume(2);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (r2, r3) = (
+            c.local_read(1, &["a", "b", "r"]),
+            c.local_read(2, &["a", "b", "r"]),
+        );
+        if r2 == r3 {
+            assert_eq!(r3[2], json!(1), "{mode}: {r3:?}");
+            assert_eq!(r3[0], json!([0, 1, 2, 3, 4]), "{mode}: {r3:?}");
+            assert_eq!(r3[1], json!([0, 1, 2, 3, 4]), "{mode}: {r3:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{mode}: replica 3 never caught up: {r2:?} {r3:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    c.resume(0);
+}
+
+#[test]
+fn causal_mode_relays_missed_events_after_heal() {
+    relayed_after_heal("causal", 150);
+}
+
+#[test]
+fn eventual_mode_relays_missed_values_after_heal() {
+    relayed_after_heal("eventual", 160);
+}
