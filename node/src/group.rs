@@ -36,13 +36,7 @@ impl Group {
                     }
                 }
                 let (ops, replies): (Vec<ClientOp>, Vec<Reply>) = group.into_iter().unzip();
-                // The group blocks on an fsync: let the runtime move other tasks away.
-                let results = match tokio::runtime::Handle::current().runtime_flavor() {
-                    tokio::runtime::RuntimeFlavor::MultiThread => {
-                        tokio::task::block_in_place(|| exec(ops))
-                    }
-                    _ => exec(ops),
-                };
+                let results = blocking(|| exec(ops));
                 for (reply, r) in replies.into_iter().zip(results) {
                     let _ = reply.send(r);
                 }
@@ -64,6 +58,15 @@ impl Group {
         })?;
         rx.await
             .map_err(|_| ApiError::Indeterminate("the write queue stopped".into()))?
+    }
+}
+
+/// Runs `f`, which blocks on an fsync, telling a multi-threaded runtime to move other tasks
+/// off this thread meanwhile.
+pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 

@@ -271,7 +271,7 @@ async fn peer_append(State(s): State<Shared>, body: Bytes) -> Response {
     };
     match parse::<AppendRequest>(&body)
         .and_then(from_primary)
-        .and_then(|req| log.handle_append(&s.cfg.id, req))
+        .and_then(|req| crate::group::blocking(|| log.handle_append(&s.cfg.id, req)))
     {
         Ok(r) => Json(r).into_response(),
         Err(e) => e.into_response(),
@@ -282,7 +282,9 @@ async fn peer_events(State(s): State<Shared>, body: Bytes) -> Response {
     let Replica::Causal(r) = &s.replica else {
         return wrong_mode(&s, "/peer/events");
     };
-    match parse::<EventsRequest>(&body).and_then(|req| r.handle_events(req)) {
+    match parse::<EventsRequest>(&body)
+        .and_then(|req| crate::group::blocking(|| r.handle_events(req)))
+    {
         Ok(r) => Json(r).into_response(),
         Err(e) => e.into_response(),
     }
@@ -292,7 +294,9 @@ async fn peer_merge(State(s): State<Shared>, body: Bytes) -> Response {
     let Replica::Eventual(r) = &s.replica else {
         return wrong_mode(&s, "/peer/merge");
     };
-    match parse::<MergeRequest>(&body).and_then(|req| r.handle_merge(req)) {
+    match parse::<MergeRequest>(&body)
+        .and_then(|req| crate::group::blocking(|| r.handle_merge(req)))
+    {
         Ok(r) => Json(r).into_response(),
         Err(e) => e.into_response(),
     }

@@ -146,7 +146,7 @@ impl Sequencer {
         // Execute serially on the visible state plus the group's earlier writes.
         let mut steps = Vec::with_capacity(group.len());
         let mut writes: Vec<Vec<Mop>> = Vec::new();
-        let appended = {
+        let appended = crate::group::blocking(|| {
             let mut g = self.log.lock();
             let mut overlay: BTreeMap<String, Value> = BTreeMap::new();
             for r in &group {
@@ -164,7 +164,7 @@ impl Sequencer {
                 }
             }
             g.append_group(writes)
-        };
+        });
         let target = match appended {
             Ok(t) => t,
             Err(e) => {
