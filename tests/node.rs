@@ -398,6 +398,9 @@ fn strong_mode_is_unavailable_not_wrong_without_a_majority() {
     assert_eq!(c.local_read(0, &["k"]), vec![json!(2)]);
     c.resume(1);
     c.resume(2);
+    // Without any new operation, the primary commits the pending write once healed, so the
+    // replicas' own states agree (final reads see no divergence).
+    assert_eq!(c.converged(&["k"]), vec![json!(3)]);
     // The indeterminate write is committed first, in log order, then the read sees it.
     let r = ok(p, "/kv/register", json!({"f": "read", "key": "k"}));
     assert_eq!(r["value"], json!(3), "{r}");

@@ -113,7 +113,19 @@ enum Step {
 
 impl Sequencer {
     async fn run(self, mut rx: mpsc::Receiver<Request>) {
-        while let Some(first) = rx.recv().await {
+        loop {
+            // When idle, keep trying to commit pending entries, so that after a heal the
+            // primary's own state catches up with its followers' even without new operations.
+            let first = tokio::select! {
+                r = rx.recv() => match r {
+                    Some(r) => r,
+                    None => return,
+                },
+                _ = tokio::time::sleep(self.cfg.timeouts.sync_interval) => {
+                    let _ = self.commit_pending().await;
+                    continue;
+                }
+            };
             let mut group = vec![first];
             while group.len() < MAX_GROUP {
                 match rx.try_recv() {
@@ -125,24 +137,35 @@ impl Sequencer {
         }
     }
 
-    async fn commit_group(&self, group: Vec<Request>) {
+    /// Gets every pending entry to a majority and applies it; returns the log length.
+    async fn commit_pending(&self) -> Result<u64, String> {
         let (len, applied) = {
             let g = self.log.lock();
             (g.len(), g.applied)
         };
         if applied < len {
-            if let Err(e) = self.majority_round(len).await {
-                for r in group {
-                    let _ = r.reply.send(Err(ApiError::Unavailable(format!(
-                        "earlier log entries {}..={len} are not on a majority yet: {e}",
-                        applied + 1
-                    ))));
-                }
-                return;
-            }
+            self.majority_round(len).await.map_err(|e| {
+                format!(
+                    "earlier log entries {}..={len} are not on a majority yet: {e}",
+                    applied + 1
+                )
+            })?;
             self.log.lock().apply_upto(len);
             self.log.publish();
         }
+        Ok(len)
+    }
+
+    async fn commit_group(&self, group: Vec<Request>) {
+        let len = match self.commit_pending().await {
+            Ok(len) => len,
+            Err(e) => {
+                for r in group {
+                    let _ = r.reply.send(Err(ApiError::Unavailable(e.clone())));
+                }
+                return;
+            }
+        };
         // Execute serially on the visible state plus the group's earlier writes.
         let mut steps = Vec::with_capacity(group.len());
         let mut writes: Vec<Vec<Mop>> = Vec::new();
