@@ -281,9 +281,43 @@ fn serves_ops(mode: &'static str, base: u8) {
         );
         assert_eq!(r["ops"][0][2], json!([1, 2, 3]), "{mode}: {r}");
     }
+    // A transaction with a false cas precondition has no effect at all (bank transfers).
+    let t = ok(
+        c.addrs[0],
+        "/kv/txn",
+        txn(json!([["w", "a", 10], ["w", "b", 0]]), &session),
+    );
+    let t = ok(
+        c.addrs[0],
+        "/kv/txn",
+        txn(
+            json!([["cas", "a", [9, 5]], ["cas", "b", [0, 5]]]),
+            &t["session"],
+        ),
+    );
+    assert_eq!(t["ok"], json!(false), "{mode}: {t}");
+    let t = ok(
+        c.addrs[0],
+        "/kv/txn",
+        txn(
+            json!([["cas", "a", [10, 5]], ["cas", "b", [0, 5]]]),
+            &t["session"],
+        ),
+    );
+    assert_eq!(t["ok"], json!(true), "{mode}: {t}");
+    let t = ok(
+        c.addrs[0],
+        "/kv/txn",
+        txn(json!([["r", "a", null], ["r", "b", null]]), &t["session"]),
+    );
+    assert_eq!(
+        (t["ops"][0][2].clone(), t["ops"][1][2].clone()),
+        (json!(5), json!(5)),
+        "{mode}: {t}"
+    );
     let (code, bad) = post(c.addrs[1], "/kv/txn", json!({"ops": [["frob", "x", 1]]}));
     assert_eq!((code, bad["definite"].clone()), (400, json!(true)), "{bad}");
-    let final_reads = c.converged(&["x", "r"]);
+    let final_reads = c.converged(&["x", "r", "a", "b"]);
     assert_eq!(final_reads[1], json!(6), "{mode}");
     assert_eq!(
         final_reads[0].as_array().map(|a| a.len()),
@@ -293,7 +327,7 @@ fn serves_ops(mode: &'static str, base: u8) {
     let keys = c.health(0);
     assert_eq!(keys["mode"], json!(mode));
     let (_, k) = http(c.addrs[2], "GET", "/control/keys", &Value::Null).unwrap();
-    assert_eq!(k["keys"], json!(["r", "x"]));
+    assert_eq!(k["keys"], json!(["a", "b", "r", "x"]));
 }
 
 #[test]
@@ -364,6 +398,9 @@ fn strong_mode_is_unavailable_not_wrong_without_a_majority() {
     assert_eq!(c.local_read(0, &["k"]), vec![json!(2)]);
     c.resume(1);
     c.resume(2);
+    // Without any new operation, the primary commits the pending write once healed, so the
+    // replicas' own states agree (final reads see no divergence).
+    assert_eq!(c.converged(&["k"]), vec![json!(3)]);
     // The indeterminate write is committed first, in log order, then the read sees it.
     let r = ok(p, "/kv/register", json!({"f": "read", "key": "k"}));
     assert_eq!(r["value"], json!(3), "{r}");
@@ -478,4 +515,244 @@ fn eventual_mode_converges_and_skewed_lww_loses_an_acknowledged_append() {
         done[1] == json!(10) || done[1] == json!(30),
         "replica 2's write loses: {done:?}"
     );
+}
+
+/// Concurrent clients through all three replicas: every successful cas must have read the value
+/// it replaced (the counter equals the number of successes), and every list read must be a
+/// prefix of the final list, which holds each acknowledged append exactly once.
+fn concurrent_ops_are_serial(mode: &'static str, base: u8) {
+    let c = Cluster::start(mode, base);
+    let init = ok(
+        c.addrs[0],
+        "/kv/register",
+        json!({"f": "write", "key": "n", "value": 0}),
+    );
+    let addrs = c.addrs.clone();
+    let workers: Vec<_> = (0..6)
+        .map(|w| {
+            let addrs = addrs.clone();
+            // Each worker's session starts after the initial write.
+            let mut session = init["session"].clone();
+            std::thread::spawn(move || {
+                let (mut wins, mut appended, mut reads) = (0, Vec::new(), Vec::new());
+                for i in 0..25 {
+                    let a = addrs[(w + i) % 3];
+                    let r = ok(a, "/kv/register", json!({"f": "read", "key": "n", "session": session}));
+                    let n = r["value"].as_i64().unwrap();
+                    let r = ok(a, "/kv/register", json!({"f": "cas", "key": "n", "value": [n, n + 1], "session": r["session"]}));
+                    if r["ok"] == json!(true) {
+                        wins += 1;
+                    }
+                    let v = w * 1000 + i;
+                    let r = ok(a, "/kv/txn", json!({"ops": [["append", "l", v], ["r", "l", null]], "session": r["session"]}));
+                    appended.push(json!(v));
+                    reads.push(r["ops"][1][2].clone());
+                    session = r["session"].clone();
+                }
+                (wins, appended, reads)
+            })
+        })
+        .collect();
+    let (mut wins, mut appended, mut reads) = (0, Vec::new(), Vec::new());
+    for w in workers {
+        let (a, b, c) = w.join().expect("worker");
+        wins += a;
+        appended.extend(b);
+        reads.extend(c);
+    }
+    let r = ok(
+        c.addrs[0],
+        "/kv/txn",
+        json!({"ops": [["r", "n", null], ["r", "l", null]]}),
+    );
+    assert_eq!(
+        r["ops"][0][2],
+        json!(wins),
+        "{mode}: a cas succeeded on a stale value"
+    );
+    let fin = r["ops"][1][2].as_array().cloned().unwrap();
+    let mut sorted = fin.clone();
+    sorted.sort_by_key(|v| v.as_i64());
+    sorted.dedup();
+    appended.sort_by_key(|v| v.as_i64());
+    assert_eq!(sorted.len(), fin.len(), "{mode}: duplicate elements");
+    assert_eq!(sorted, appended, "{mode}: acknowledged appends missing");
+    for read in reads {
+        let read = read.as_array().cloned().unwrap();
+        assert_eq!(
+            &fin[..read.len()],
+            &read[..],
+            "{mode}: a read is not a prefix of the final list"
+        );
+    }
+}
+
+#[test]
+fn strong_mode_concurrent_ops_are_serial() {
+    concurrent_ops_are_serial("strong", 100);
+}
+
+#[test]
+fn session_mode_concurrent_writes_are_serial_at_the_primary() {
+    concurrent_ops_are_serial("session", 110);
+}
+
+#[test]
+fn sigterm_stops_a_replica_cleanly() {
+    let mut c = Cluster::start("session", 120);
+    let pid = c.pid(1);
+    signal(pid, "-TERM");
+    let mut child = c.children[1].take().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "exit status {status}: {}", c.log(1));
+            break;
+        }
+        assert!(Instant::now() < deadline, "replica ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn bad_node_arguments_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display().to_string();
+    let (code, _, err) = crate::util::faultline(&[
+        "node",
+        "--id",
+        "9",
+        "--listen",
+        "127.0.0.1:1",
+        "--peers",
+        "1=127.0.0.1:2",
+        "--data-dir",
+        &d,
+    ]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("own id `9`"), "{err}");
+    let (code, _, err) = crate::util::faultline(&[
+        "node",
+        "--id",
+        "1",
+        "--mode",
+        "fast",
+        "--listen",
+        "127.0.0.1:1",
+        "--peers",
+        "1=127.0.0.1:2",
+        "--data-dir",
+        &d,
+    ]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("unknown mode `fast`"), "{err}");
+    // A corrupt log record in the middle stops the replica with the file and line.
+    std::fs::write(
+        dir.path().join("log.jsonl"),
+        "{\"index\":1,\"ops\":[]}\ngarbage\n{}\n",
+    )
+    .unwrap();
+    let addr = free_addr("127.0.0.1").to_string();
+    let peers = format!("1={addr}");
+    let (code, _, err) = crate::util::faultline(&[
+        "node",
+        "--id",
+        "1",
+        "--listen",
+        &addr,
+        "--peers",
+        &peers,
+        "--data-dir",
+        &d,
+    ]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("log.jsonl:2"), "{err}");
+}
+
+/// Writes acknowledged by one replica survive its SIGKILL (they were fsynced) in the
+/// multi-writer modes, and the cluster converges afterwards.
+fn local_writes_survive_kill9(mode: &'static str, base: u8) {
+    let mut c = Cluster::start(mode, base);
+    let mut session = Value::Null;
+    for v in 1..=5 {
+        let r = ok(
+            c.addrs[0],
+            "/kv/txn",
+            txn(json!([["append", "x", v]]), &session),
+        );
+        session = r["session"].clone();
+    }
+    c.kill9(0);
+    c.restart(0);
+    assert_eq!(c.local_read(0, &["x"]), vec![json!([1, 2, 3, 4, 5])]);
+    assert_eq!(c.health(0)["log_len"], json!(5));
+    ok(
+        c.addrs[0],
+        "/kv/txn",
+        txn(json!([["append", "x", 6]]), &session),
+    );
+    assert_eq!(c.converged(&["x"]), vec![json!([1, 2, 3, 4, 5, 6])]);
+}
+
+#[test]
+fn causal_mode_writes_survive_kill9() {
+    local_writes_survive_kill9("causal", 130);
+}
+
+#[test]
+fn eventual_mode_writes_survive_kill9() {
+    local_writes_survive_kill9("eventual", 140);
+}
+
+/// Replica 3 misses writes while paused, and their origin (replica 1) is paused when 3 comes
+/// back: 3 must still get them, relayed by replica 2 (anti-entropy), together with the
+/// concurrent appends of both writers.
+fn relayed_after_heal(mode: &'static str, base: u8) {
+    let mut c = Cluster::start(mode, base);
+    c.stop(2);
+    for v in 0..5 {
+        ok(c.addrs[0], "/kv/txn", json!({"ops": [["append", "a", v]]}));
+        ok(c.addrs[1], "/kv/txn", json!({"ops": [["append", "b", v]]}));
+    }
+    ok(
+        c.addrs[0],
+        "/kv/register",
+        json!({"f": "write", "key": "r", "value": 1}),
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while c.local_read(1, &["r"]) != vec![json!(1)] {
+        assert!(Instant::now() < deadline, "replica 2 never got r");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    c.stop(0);
+    c.resume(2);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (r2, r3) = (
+            c.local_read(1, &["a", "b", "r"]),
+            c.local_read(2, &["a", "b", "r"]),
+        );
+        if r2 == r3 {
+            assert_eq!(r3[2], json!(1), "{mode}: {r3:?}");
+            assert_eq!(r3[0], json!([0, 1, 2, 3, 4]), "{mode}: {r3:?}");
+            assert_eq!(r3[1], json!([0, 1, 2, 3, 4]), "{mode}: {r3:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{mode}: replica 3 never caught up: {r2:?} {r3:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    c.resume(0);
+}
+
+#[test]
+fn causal_mode_relays_missed_events_after_heal() {
+    relayed_after_heal("causal", 150);
+}
+
+#[test]
+fn eventual_mode_relays_missed_values_after_heal() {
+    relayed_after_heal("eventual", 160);
 }

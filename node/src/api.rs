@@ -21,9 +21,16 @@ pub struct TxnRequest {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TxnResponse {
     pub ops: Vec<Value>,
+    /// False when a `cas` micro-op's precondition was false: the transaction had no effect.
+    #[serde(default = "yes")]
+    pub ok: bool,
     /// Id of the replica that executed the transaction.
     pub node: String,
     pub session: Value,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `POST /kv/register` request.

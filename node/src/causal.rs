@@ -20,7 +20,7 @@ use crate::error::{ApiError, NodeError};
 use crate::log::Log;
 use crate::peer::PeerClient;
 use crate::server::Exec;
-use crate::store::{appended, ClientOp, Mop, MopKind, MopResult};
+use crate::store::{aborted, appended, ClientOp, Mop, MopKind, MopResult};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -173,6 +173,7 @@ pub struct Causal {
     state: Mutex<State>,
     applied_tx: watch::Sender<u64>,
     wake: Vec<Arc<Notify>>,
+    group: std::sync::OnceLock<crate::group::Group>,
 }
 
 fn token(v: &Value) -> Result<Vc, ApiError> {
@@ -214,7 +215,12 @@ impl Causal {
             state: Mutex::new(state),
             applied_tx,
             wake: wake.clone(),
+            group: std::sync::OnceLock::new(),
         });
+        let runner = me.clone();
+        let _ = me
+            .group
+            .set(crate::group::Group::spawn(move |ops| runner.run_group(ops)));
         for ((id, _), notify) in cfg.others().zip(wake) {
             tokio::spawn(sync_peer(me.clone(), peers.clone(), id.clone(), notify));
         }
@@ -246,9 +252,14 @@ impl Causal {
         if !op.local {
             self.wait_for(&want).await?;
         }
-        let out = self.run_locally(op)?;
-        self.publish();
-        Ok(out)
+        if op.read_only() {
+            let mut g = self.lock();
+            return self.run_one(&mut g, op);
+        }
+        match self.group.get() {
+            Some(group) => group.submit(op.clone()).await,
+            None => Err(ApiError::Unavailable("the replica is starting".into())),
+        }
     }
 
     async fn wait_for(&self, want: &Vc) -> Result<(), ApiError> {
@@ -267,8 +278,20 @@ impl Causal {
         }
     }
 
-    fn run_locally(&self, op: &ClientOp) -> Result<Exec, ApiError> {
+    /// Runs a group of write transactions with one fsync (see [`crate::group`]).
+    fn run_group(&self, ops: Vec<ClientOp>) -> Vec<Result<Exec, ApiError>> {
         let mut g = self.lock();
+        let mut results: Vec<_> = ops.iter().map(|op| self.run_one(&mut g, op)).collect();
+        if let Err(e) = g.log.sync() {
+            results = crate::group::fail_unsynced(results, &e);
+        }
+        drop(g);
+        self.publish();
+        results
+    }
+
+    /// Runs one transaction; its log record is written but not yet fsynced.
+    fn run_one(&self, g: &mut State, op: &ClientOp) -> Result<Exec, ApiError> {
         let me = self.cfg.id.clone();
         let lamport = g.lamport + 1;
         let mut scratch: BTreeMap<String, KeyState> = BTreeMap::new();
@@ -322,7 +345,7 @@ impl Causal {
             };
             results.push(res);
         }
-        if !ops.is_empty() {
+        if !ops.is_empty() && !aborted(&results) {
             let e = Event {
                 origin: me.clone(),
                 seq: g.vc.get(&me).copied().unwrap_or(0) + 1,
@@ -330,7 +353,7 @@ impl Causal {
                 deps: g.vc.clone(),
                 ops,
             };
-            g.log.append(std::slice::from_ref(&e), true)?;
+            g.log.append(std::slice::from_ref(&e), false)?;
             g.keys.extend(scratch);
             g.record(e);
         }

@@ -16,7 +16,7 @@ use crate::error::{ApiError, NodeError};
 use crate::log::Log;
 use crate::peer::PeerClient;
 use crate::server::Exec;
-use crate::store::{appended, ClientOp, MopKind, MopResult};
+use crate::store::{aborted, appended, ClientOp, MopKind, MopResult};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -24,7 +24,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
-const MAX_BATCH: usize = 500;
+/// Most values in one push (each may be a whole list).
+const MAX_BATCH: usize = 100;
 /// How often a peer gets this replica's whole state again.
 const FULL_SYNC_EVERY: Duration = Duration::from_secs(3);
 
@@ -100,6 +101,7 @@ pub struct Eventual {
     clock: Arc<Clock>,
     state: Mutex<State>,
     wake: Vec<Arc<Notify>>,
+    group: std::sync::OnceLock<crate::group::Group>,
 }
 
 impl Eventual {
@@ -128,7 +130,12 @@ impl Eventual {
             clock,
             state: Mutex::new(state),
             wake: wake.clone(),
+            group: std::sync::OnceLock::new(),
         });
+        let runner = me.clone();
+        let _ = me
+            .group
+            .set(crate::group::Group::spawn(move |ops| runner.run_group(ops)));
         for ((id, _), notify) in cfg.others().zip(wake) {
             tokio::spawn(sync_peer(me.clone(), peers.clone(), id.clone(), notify));
         }
@@ -148,15 +155,32 @@ impl Eventual {
     }
 
     pub async fn execute(&self, op: &ClientOp) -> Result<Exec, ApiError> {
-        let out = self.run_locally(op)?;
+        if op.read_only() {
+            let mut g = self.lock();
+            return self.run_one(&mut g, op);
+        }
+        match self.group.get() {
+            Some(group) => group.submit(op.clone()).await,
+            None => Err(ApiError::Unavailable("the replica is starting".into())),
+        }
+    }
+
+    /// Runs a group of write transactions with one fsync (see [`crate::group`]).
+    fn run_group(&self, ops: Vec<ClientOp>) -> Vec<Result<Exec, ApiError>> {
+        let mut g = self.lock();
+        let mut results: Vec<_> = ops.iter().map(|op| self.run_one(&mut g, op)).collect();
+        if let Err(e) = g.log.sync() {
+            results = crate::group::fail_unsynced(results, &e);
+        }
+        drop(g);
         for w in &self.wake {
             w.notify_one();
         }
-        Ok(out)
+        results
     }
 
-    fn run_locally(&self, op: &ClientOp) -> Result<Exec, ApiError> {
-        let mut g = self.lock();
+    /// Runs one transaction; its log records are written but not yet fsynced.
+    fn run_one(&self, g: &mut State, op: &ClientOp) -> Result<Exec, ApiError> {
         // The transaction runs on a scratch copy of the keys it touches with the same
         // last-writer-wins rule, so nothing is applied if a micro-op is refused.
         let mut scratch: BTreeMap<String, (Value, Option<Stamp>)> = BTreeMap::new();
@@ -220,8 +244,8 @@ impl Eventual {
             };
             results.push(res);
         }
-        if !writes.is_empty() {
-            g.log.append(&writes, true)?;
+        if !writes.is_empty() && !aborted(&results) {
+            g.log.append(&writes, false)?;
             g.seq = seq;
             for w in &writes {
                 g.merge(w);

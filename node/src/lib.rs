@@ -18,6 +18,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod eventual;
+pub mod group;
 pub mod log;
 pub mod peer;
 pub mod replication;

@@ -112,6 +112,14 @@ impl<T: Serialize + DeserializeOwned> Log<T> {
         Ok(())
     }
 
+    /// Makes every appended record durable.
+    pub fn sync(&mut self) -> Result<(), NodeError> {
+        self.file.sync_data().map_err(|source| NodeError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
     /// Number of records in the log.
     pub fn len(&self) -> u64 {
         self.len

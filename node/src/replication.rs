@@ -57,15 +57,35 @@ impl LogInner {
         self.entries.is_empty()
     }
 
-    /// Durably appends a new entry with the next index.
+    /// Appends a new entry with the next index (on disk once [`LogInner::sync`] returns).
     pub fn append_new(&mut self, ops: Vec<Mop>) -> Result<Entry, NodeError> {
         let e = Entry {
             index: self.len() + 1,
             ops,
         };
-        self.log.append(std::slice::from_ref(&e), true)?;
+        self.log.append(std::slice::from_ref(&e), false)?;
         self.entries.push(e.clone());
         Ok(e)
+    }
+
+    pub fn sync(&mut self) -> Result<(), NodeError> {
+        self.log.sync()
+    }
+
+    /// Durably appends several new entries (one fsync); returns the new log length.
+    pub fn append_group(&mut self, group: Vec<Vec<Mop>>) -> Result<u64, NodeError> {
+        let first = self.len() + 1;
+        let entries: Vec<Entry> = group
+            .into_iter()
+            .enumerate()
+            .map(|(i, ops)| Entry {
+                index: first + i as u64,
+                ops,
+            })
+            .collect();
+        self.log.append(&entries, true)?;
+        self.entries.extend(entries);
+        Ok(self.len())
     }
 
     /// Applies entries up to `upto` to the visible state.

@@ -80,6 +80,9 @@ pub struct AppState {
 
 type Shared = Arc<AppState>;
 
+/// Largest request body accepted.
+pub const MAX_BODY: usize = 256 << 20;
+
 /// Opens the replica's log, binds `cfg.listen` and serves until `shutdown` resolves (then
 /// finishes in-flight requests for at most two seconds).
 pub async fn serve(
@@ -148,6 +151,8 @@ pub fn router(state: Shared) -> Router {
         .route("/peer/append", post(peer_append))
         .route("/peer/events", post(peer_events))
         .route("/peer/merge", post(peer_merge))
+        // Peer batches carry whole values (eventual mode ships entire lists).
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
 }
 
@@ -254,7 +259,20 @@ async fn peer_append(State(s): State<Shared>, body: Bytes) -> Response {
     if s.cfg.is_primary() {
         return ApiError::BadRequest("the primary does not accept appends".into()).into_response();
     }
-    match parse::<AppendRequest>(&body).and_then(|req| log.handle_append(&s.cfg.id, req)) {
+    let from_primary = |req: AppendRequest| {
+        if req.from == s.cfg.primary {
+            Ok(req)
+        } else {
+            Err(ApiError::BadRequest(format!(
+                "appends come from the primary {}, not from {}",
+                s.cfg.primary, req.from
+            )))
+        }
+    };
+    match parse::<AppendRequest>(&body)
+        .and_then(from_primary)
+        .and_then(|req| crate::group::blocking(|| log.handle_append(&s.cfg.id, req)))
+    {
         Ok(r) => Json(r).into_response(),
         Err(e) => e.into_response(),
     }
@@ -264,7 +282,9 @@ async fn peer_events(State(s): State<Shared>, body: Bytes) -> Response {
     let Replica::Causal(r) = &s.replica else {
         return wrong_mode(&s, "/peer/events");
     };
-    match parse::<EventsRequest>(&body).and_then(|req| r.handle_events(req)) {
+    match parse::<EventsRequest>(&body)
+        .and_then(|req| crate::group::blocking(|| r.handle_events(req)))
+    {
         Ok(r) => Json(r).into_response(),
         Err(e) => e.into_response(),
     }
@@ -274,7 +294,9 @@ async fn peer_merge(State(s): State<Shared>, body: Bytes) -> Response {
     let Replica::Eventual(r) = &s.replica else {
         return wrong_mode(&s, "/peer/merge");
     };
-    match parse::<MergeRequest>(&body).and_then(|req| r.handle_merge(req)) {
+    match parse::<MergeRequest>(&body)
+        .and_then(|req| crate::group::blocking(|| r.handle_merge(req)))
+    {
         Ok(r) => Json(r).into_response(),
         Err(e) => e.into_response(),
     }

@@ -9,10 +9,11 @@
 
 use crate::config::NodeConfig;
 use crate::error::ApiError;
+use crate::group::Group;
 use crate::peer::PeerClient;
 use crate::replication::{spawn_shippers, FollowerLens, ReplicatedLog};
 use crate::server::Exec;
-use crate::store::ClientOp;
+use crate::store::{aborted, ClientOp};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -20,7 +21,8 @@ use tokio::sync::Notify;
 pub struct Session {
     cfg: Arc<NodeConfig>,
     pub log: Arc<ReplicatedLog>,
-    wake: Vec<Arc<Notify>>,
+    /// The primary's write queue (none on other replicas: they forward writes).
+    group: Option<Group>,
 }
 
 fn token(v: &Value) -> Result<u64, ApiError> {
@@ -32,6 +34,44 @@ fn token(v: &Value) -> Result<u64, ApiError> {
     }
 }
 
+/// The primary executes a group of write transactions: append, apply, one fsync, then wake
+/// the shipping tasks.
+fn write_group(
+    log: &ReplicatedLog,
+    wake: &[Arc<Notify>],
+    ops: Vec<ClientOp>,
+) -> Vec<Result<Exec, ApiError>> {
+    let mut g = log.lock();
+    let mut results: Vec<Result<Exec, ApiError>> = ops
+        .iter()
+        .map(|op| {
+            let tok = token(&op.session)?;
+            let (results, _) = g.store.run(&op.mops)?;
+            if aborted(&results) {
+                return Ok(Exec::Done {
+                    results,
+                    session: json!(tok.max(g.applied)),
+                });
+            }
+            let e = g.append_new(op.writes())?;
+            g.apply_upto(e.index);
+            Ok(Exec::Done {
+                results,
+                session: json!(tok.max(e.index)),
+            })
+        })
+        .collect();
+    if let Err(e) = g.sync() {
+        results = crate::group::fail_unsynced(results, &e);
+    }
+    drop(g);
+    log.publish();
+    for w in wake {
+        w.notify_one();
+    }
+    results
+}
+
 impl Session {
     pub fn open(cfg: Arc<NodeConfig>, peers: PeerClient) -> Result<Self, crate::NodeError> {
         let log = Arc::new(ReplicatedLog::open(&cfg, true)?);
@@ -40,7 +80,11 @@ impl Session {
         } else {
             Vec::new()
         };
-        Ok(Session { cfg, log, wake })
+        let group = cfg.is_primary().then(|| {
+            let log = log.clone();
+            Group::spawn(move |ops| write_group(&log, &wake, ops))
+        });
+        Ok(Session { cfg, log, group })
     }
 
     pub async fn execute(&self, op: &ClientOp) -> Result<Exec, ApiError> {
@@ -54,24 +98,10 @@ impl Session {
             });
         }
         if !op.read_only() {
-            if !self.cfg.is_primary() {
-                return Ok(Exec::Forward(self.cfg.peers[&self.cfg.primary]));
-            }
-            let (results, index) = {
-                let mut g = self.log.lock();
-                let (results, _) = g.store.run(&op.mops)?;
-                let e = g.append_new(op.writes())?;
-                g.apply_upto(e.index);
-                (results, e.index)
+            return match &self.group {
+                Some(group) => group.submit(op.clone()).await,
+                None => Ok(Exec::Forward(self.cfg.peers[&self.cfg.primary])),
             };
-            self.log.publish();
-            for w in &self.wake {
-                w.notify_one();
-            }
-            return Ok(Exec::Done {
-                results,
-                session: json!(tok.max(index)),
-            });
         }
         if !self.cfg.is_primary() {
             let mut rx = self.log.subscribe();

@@ -183,6 +183,7 @@ impl ClientOp {
                     .collect();
                 serde_json::to_value(TxnResponse {
                     ops,
+                    ok: !aborted(results),
                     node: node.to_string(),
                     session,
                 })
@@ -205,6 +206,12 @@ impl ClientOp {
         };
         out.unwrap_or(Value::Null)
     }
+}
+
+/// Whether a transaction aborted: one of its cas preconditions was false. An aborted
+/// transaction has no effect at all (which makes multi-key conditional writes possible).
+pub fn aborted(results: &[MopResult]) -> bool {
+    results.iter().any(|r| !r.ok)
 }
 
 /// Appends `v` to the list value `cur` (null is the empty list).
@@ -240,11 +247,22 @@ impl Store {
     /// Executes micro-ops against the current state without changing it: the results and the
     /// new values of the keys they change. An error means nothing may be applied.
     pub fn run(&self, mops: &[Mop]) -> Result<(Vec<MopResult>, BTreeMap<String, Value>), ApiError> {
+        self.run_over(&BTreeMap::new(), mops)
+    }
+
+    /// Like [`Store::run`] on this state with the not yet applied changes `overlay` on top
+    /// (earlier operations of the same group commit).
+    pub fn run_over(
+        &self,
+        overlay: &BTreeMap<String, Value>,
+        mops: &[Mop],
+    ) -> Result<(Vec<MopResult>, BTreeMap<String, Value>), ApiError> {
         let mut changed: BTreeMap<String, Value> = BTreeMap::new();
         let mut results = Vec::with_capacity(mops.len());
         for m in mops {
             let cur = changed
                 .get(&m.key)
+                .or_else(|| overlay.get(&m.key))
                 .cloned()
                 .unwrap_or_else(|| self.get(&m.key));
             let res = match m.f {
@@ -282,6 +300,9 @@ impl Store {
                 }
             };
             results.push(res);
+        }
+        if aborted(&results) {
+            changed.clear();
         }
         Ok((results, changed))
     }
