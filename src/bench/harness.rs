@@ -133,6 +133,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
                 partition: None,
                 interval_s: 1.0,
                 allow_missing: false,
+                overlap: false,
             },
         };
         let dir = run::results::create_run_dir(&root, &cfg.name)?;
