@@ -275,11 +275,16 @@ impl Drop for NetnsNet {
 /// True when br_netfilter sends bridged packets through the host's FORWARD chain and its
 /// policy is DROP.
 pub fn forward_drops_bridged() -> bool {
-    let nf = std::fs::read_to_string("/proc/sys/net/bridge/bridge-nf-call-iptables")
-        .is_ok_and(|s| s.trim() == "1");
-    let drop = sys::run("iptables", &["-S", "FORWARD"])
-        .is_ok_and(|s| s.lines().any(|l| l.trim() == "-P FORWARD DROP"));
-    nf && drop
+    let nf =
+        std::fs::read_to_string("/proc/sys/net/bridge/bridge-nf-call-iptables").unwrap_or_default();
+    let rules = sys::run("iptables", &["-S", "FORWARD"]).unwrap_or_default();
+    drops_bridged(&nf, &rules)
+}
+
+/// The decision of [`forward_drops_bridged`] from the sysctl's text and `iptables -S FORWARD`.
+pub fn drops_bridged(bridge_nf_call_iptables: &str, forward_rules: &str) -> bool {
+    bridge_nf_call_iptables.trim() == "1"
+        && forward_rules.lines().any(|l| l.trim() == "-P FORWARD DROP")
 }
 
 /// Picks 10.x.y.0/24 from the run tag, moving on while any address or route on the host
@@ -302,4 +307,16 @@ fn free_subnet(tag: u32) -> Result<(u8, u8)> {
     Err(Error::Unsupported(
         "no free 10.x.y.0/24 subnet found".into(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn bridged_traffic_dies_only_with_br_netfilter_and_a_drop_policy() {
+        let docker = "-P FORWARD DROP\n-A FORWARD -j DOCKER-USER\n";
+        assert!(super::drops_bridged("1\n", docker));
+        assert!(!super::drops_bridged("0\n", docker));
+        assert!(!super::drops_bridged("", docker), "no br_netfilter module");
+        assert!(!super::drops_bridged("1\n", "-P FORWARD ACCEPT\n"));
+    }
 }
