@@ -941,3 +941,48 @@ fn etcd_serializable_reads_are_caught_stale_under_an_isolating_partition_lineari
     };
     assert_eq!(code, 0, "linearizable reads should pass: {v}");
 }
+
+#[test]
+fn clock_faults_on_etcd_are_refused_as_unsupported_and_recorded_when_allowed() {
+    if !prerequisite(
+        std::path::Path::new("/usr/bin/etcd").exists(),
+        "etcd (apt-get install etcd-server)",
+    ) {
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let s = store.path().to_str().unwrap();
+    let base = [
+        "run",
+        "--store",
+        s,
+        "--target",
+        "etcd",
+        "--workload",
+        "register",
+        "--time-limit",
+        "1",
+        "--nemesis",
+        "clock",
+        "--nemesis-interval",
+        "0.3",
+    ];
+    let (code, out, err) = faultline(&base);
+    assert_eq!(code, 4, "{out}\n{err}");
+    assert!(
+        err.contains("cannot inject `clock`") && err.contains("Go"),
+        "{err}"
+    );
+    let mut allowed = base.to_vec();
+    allowed.push("--allow-missing-faults");
+    let (code, out, err) = faultline(&allowed);
+    assert!(matches!(code, 0 | 1 | 3), "{out}\n{err}");
+    let (run_dir, events) = events_of(store.path());
+    let rec = events
+        .iter()
+        .find(|e| e["f"] == "start-clock" && e["type"] == "info")
+        .expect("the unsupported clock fault is recorded");
+    assert!(rec["error"].as_str().unwrap().contains("Go"), "{rec}");
+    assert_eq!(rec["value"]["unsupported"], true);
+    assert!(ledger_outstanding(&run_dir).is_empty());
+}
