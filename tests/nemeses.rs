@@ -986,3 +986,65 @@ fn clock_faults_on_etcd_are_refused_as_unsupported_and_recorded_when_allowed() {
     assert_eq!(rec["value"]["unsupported"], true);
     assert!(ledger_outstanding(&run_dir).is_empty());
 }
+
+#[test]
+fn sigterm_while_the_hosts_are_being_built_still_ends_in_a_clean_exit() {
+    if !prerequisite(is_root(), "root (network namespaces)") {
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let mut child = Command::new(bin())
+        .args(["run", "--store", store.path().to_str().unwrap()])
+        .args([
+            "--time-limit",
+            "60",
+            "--nodes",
+            "5",
+            "--nemesis",
+            "partition",
+        ])
+        .args(["--net", "netns", "--seed", "6"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Signal as soon as the run has a ledger: namespaces are being created right now.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let run_dir = loop {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no state file appeared"
+        );
+        let found = std::fs::read_dir(store.path())
+            .ok()
+            .into_iter()
+            .flatten()
+            .flatten()
+            .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten())
+            .map(|d| d.path())
+            .find(|p| p.join("nemesis-state.jsonl").is_file());
+        if let Some(p) = found {
+            break p;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(
+        matches!(status.code(), Some(0 | 1 | 3)),
+        "the harness died instead of ending cleanly: {status:?}"
+    );
+    let text = std::fs::read_to_string(run_dir.join("nemesis-state.jsonl")).unwrap();
+    assert!(ledger_outstanding(&run_dir).is_empty(), "{text}");
+    for l in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        if v["resource"]["kind"] == "netns" {
+            let name = v["resource"]["name"].as_str().unwrap();
+            assert!(
+                !std::path::Path::new("/run/netns").join(name).exists(),
+                "{name} left"
+            );
+        }
+    }
+}

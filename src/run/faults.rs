@@ -131,6 +131,30 @@ pub struct NodePlan {
     pub prefix: Vec<String>,
 }
 
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_sig: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// From the moment the run creates hosts, Ctrl-C and SIGTERM no longer kill the harness
+/// outright (which would leave namespaces behind): they are noted, and the run ends early
+/// through its normal path (heal, final reads, teardown). The runner's own handlers, installed
+/// later, chain to this one.
+fn catch_interrupts() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe {
+            libc::signal(sig, on_interrupt as *const () as libc::sighandler_t);
+        }
+    }
+}
+
+/// True when Ctrl-C or SIGTERM arrived since the hosts were created.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
 /// The run's hosts: the resource ledger and the network.
 pub struct Hosts {
     pub state: Arc<StateFile>,
@@ -150,6 +174,7 @@ impl Hosts {
         if cfg.target == TargetKind::Etcd && !cfg.etcd_endpoints.is_empty() {
             anyhow::bail!("--nemesis/--net need nodes faultline starts; an external etcd cluster (--etcd-endpoints) cannot be faulted");
         }
+        catch_interrupts();
         let state =
             Arc::new(StateFile::create(run_dir).context("creating the nemesis state file")?);
         let port = if cfg.target == TargetKind::Etcd {

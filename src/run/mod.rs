@@ -290,6 +290,10 @@ async fn phases(
         cfg.time_limit.as_secs_f64(),
         cfg.seed
     ));
+    if faults::interrupted() {
+        shared.stop.store(true, Ordering::Relaxed);
+        log.line("interrupted during startup: no main phase; final reads and the check follow");
+    }
     let nemesis = nemesis.map(|n| n.start(&log));
     let main_start = Instant::now();
     let deadline = main_start + cfg.time_limit;
