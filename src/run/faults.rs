@@ -290,7 +290,7 @@ pub struct Starter {
 /// The nemesis thread.
 pub struct Running {
     stop: Arc<AtomicBool>,
-    thread: std::thread::JoinHandle<nemeses::Result<()>>,
+    thread: Option<std::thread::JoinHandle<nemeses::Result<()>>>,
 }
 
 /// Prepares the nemesis (probing capabilities; refusing unless `--allow-missing-faults`).
@@ -383,17 +383,32 @@ impl Starter {
         let mut nemesis = self.nemesis;
         log.line("nemesis started");
         let thread = std::thread::spawn(move || nemesis.run(&s2));
-        Running { stop, thread }
+        Running {
+            stop,
+            thread: Some(thread),
+        }
     }
 }
 
 impl Running {
     /// Stops the schedule and waits for its final heal.
-    pub fn finish(self) -> anyhow::Result<()> {
+    pub fn finish(mut self) -> anyhow::Result<()> {
         self.stop.store(true, Ordering::SeqCst);
-        match self.thread.join() {
-            Ok(r) => r.map_err(|e| anyhow::anyhow!("the nemesis's final heal failed: {e}")),
-            Err(_) => anyhow::bail!("the nemesis thread panicked"),
+        match self.thread.take().map(|t| t.join()) {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(e))) => anyhow::bail!("the nemesis's final heal failed: {e}"),
+            Some(Err(_)) => anyhow::bail!("the nemesis thread panicked"),
+        }
+    }
+}
+
+impl Drop for Running {
+    /// A run that fails mid-phase still stops the schedule and waits for its final heal, so
+    /// the network can be torn down after it.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
         }
     }
 }
