@@ -73,7 +73,7 @@ pub const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "eventual",
         forbids: &["divergence", "lost-write"],
-        implies: &[],
+        implies: &["convergent"],
         summary: "replicas converge once healed and no acknowledged write is lost",
     },
     ModelDef {
@@ -327,6 +327,15 @@ mod tests {
         assert!(also.contains(&"causal".to_string()));
         assert!(also.contains(&"pram".to_string()));
         assert!(!also.contains(&"read-your-writes".to_string()));
+    }
+
+    #[test]
+    fn divergence_breaks_convergent_first_and_eventual_with_it() {
+        let (not, also) = boundary(["divergence"]);
+        assert_eq!(not, vec!["convergent"]);
+        assert!(also.contains(&"eventual".to_string()));
+        let (not, _) = boundary(["lost-write"]);
+        assert_eq!(not, vec!["eventual"]);
     }
 
     #[test]

@@ -268,7 +268,7 @@ impl Analysis for SetAnalysis {
         }
         out.extend(garbage_read_cases(h, &v));
         out.extend(duplicate_elements_cases(h, &v));
-        if v.final_reads.is_empty() {
+        if v.final_reads.is_empty() && forbidden.contains("lost-element") {
             out.unknown_reasons.push(
                 "the set history has no ok final read (\"phase\": \"final\"): lost elements cannot be judged".into(),
             );

@@ -136,6 +136,7 @@ impl BuiltinClient {
             .and_then(|e| e.as_str())
             .unwrap_or("no error message")
             .to_string();
+        tracing::debug!(node = %self.node, %status, error = %msg, "builtin store refused a request");
         if status.as_u16() == 503 && body.get("definite") == Some(&Value::Bool(true)) {
             Reply::Fail(msg)
         } else {

@@ -330,6 +330,7 @@ impl EtcdClient {
                 Ok(true) => return Completion::ok(result, node),
                 Ok(false) => {
                     // Someone else wrote one of the keys; back off a little and retry.
+                    tracing::debug!(node = %self.node, attempt, keys = ?keys, "etcd txn conflict, retrying");
                     self.attempt_seed = self.attempt_seed.wrapping_mul(6364136223846793005) + 1;
                     let ms = 1 + (self.attempt_seed >> 33) % (2 << attempt.min(5));
                     tokio::time::sleep(Duration::from_millis(ms)).await;
