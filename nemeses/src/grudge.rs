@@ -72,6 +72,26 @@ pub enum Pattern {
     Bridge,
     /// Explicit components, e.g. `1,2|3`.
     Groups(Vec<Vec<NodeId>>),
+    /// One direction only, e.g. `1,2>3`: what 1 and 2 send to 3 is dropped; 3's packets to
+    /// them still arrive (an asymmetric partition).
+    OneWay { from: Vec<NodeId>, to: Vec<NodeId> },
+}
+
+fn node_list(s: &str, whole: &str) -> Result<Vec<NodeId>> {
+    let mut v = Vec::new();
+    for n in s.split(',').filter(|x| !x.trim().is_empty()) {
+        v.push(n.trim().parse::<NodeId>().map_err(|_| {
+            Error::Invalid(format!(
+                "partition `{whole}`: `{n}` is not a node id (expected e.g. 1,2|3 or 1,2>3)"
+            ))
+        })?);
+    }
+    if v.is_empty() {
+        return Err(Error::Invalid(format!(
+            "partition `{whole}`: an empty side"
+        )));
+    }
+    Ok(v)
 }
 
 impl std::str::FromStr for Pattern {
@@ -83,6 +103,13 @@ impl std::str::FromStr for Pattern {
             "majority" => Pattern::Majority,
             "majorities-ring" => Pattern::MajoritiesRing,
             "bridge" => Pattern::Bridge,
+            one_way if one_way.contains('>') => {
+                let (from, to) = one_way.split_once('>').unwrap_or_default();
+                Pattern::OneWay {
+                    from: node_list(from, s)?,
+                    to: node_list(to, s)?,
+                }
+            }
             groups if groups.contains('|') => {
                 let mut comps = Vec::new();
                 for part in groups.split('|') {
@@ -100,7 +127,7 @@ impl std::str::FromStr for Pattern {
             }
             other => {
                 return Err(Error::Invalid(format!(
-                    "unknown partition pattern `{other}` (one, primary, majority, majorities-ring, bridge, or groups like 1,2|3)"
+                    "unknown partition pattern `{other}` (one, primary, majority, majorities-ring, bridge, groups like 1,2|3, or one-way like 1,2>3)"
                 )))
             }
         })
@@ -126,6 +153,15 @@ impl std::fmt::Display for Pattern {
                     })
                     .collect();
                 f.write_str(&parts.join("|"))
+            }
+            Pattern::OneWay { from, to } => {
+                let list = |v: &[NodeId]| {
+                    v.iter()
+                        .map(|n| n.to_string())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                };
+                write!(f, "{}>{}", list(from), list(to))
             }
         }
     }
@@ -206,6 +242,27 @@ pub fn grudge(
             let (a, b) = rest.split_at(rest.len() / 2);
             let mut g = Grudge::from_components(&[a.to_vec(), b.to_vec()]);
             g.drops.remove(&bridge);
+            g
+        }
+        Pattern::OneWay { from, to } => {
+            let mut g = Grudge::default();
+            for &x in from.iter().chain(to) {
+                if x == 0 || x > n {
+                    return Err(Error::Invalid(format!(
+                        "partition `{pattern}`: node {x} is not in 1..={n}"
+                    )));
+                }
+            }
+            for &b in to {
+                for &a in from {
+                    if a == b {
+                        return Err(Error::Invalid(format!(
+                            "partition `{pattern}`: node {a} is on both sides"
+                        )));
+                    }
+                    g.drop_from(b, a);
+                }
+            }
             g
         }
         Pattern::Groups(groups) => {
@@ -301,6 +358,17 @@ mod tests {
         assert!(grudge(&"1|9".parse().unwrap(), 3, None, &mut SplitMix64::new(1)).is_err());
         assert!("sideways".parse::<Pattern>().is_err());
         assert!(grudge(&Pattern::Primary, 3, None, &mut SplitMix64::new(1)).is_err());
+    }
+
+    #[test]
+    fn one_way_drops_only_what_the_first_side_sends() {
+        let p: Pattern = "1,2>3".parse().unwrap();
+        assert_eq!(p.to_string(), "1,2>3");
+        let g = grudge(&p, 3, None, &mut SplitMix64::new(1)).unwrap();
+        assert!(g.blocks(1, 3) && g.blocks(2, 3));
+        assert!(!g.blocks(3, 1) && !g.blocks(3, 2) && !g.blocks(1, 2));
+        assert!(grudge(&"1>1".parse().unwrap(), 3, None, &mut SplitMix64::new(1)).is_err());
+        assert!(">3".parse::<Pattern>().is_err());
     }
 
     #[test]

@@ -172,12 +172,34 @@ fn one_way_partition_blocks_only_one_direction_in_netns() {
     };
     let net = Net::setup(&cfg, st).unwrap();
     echo_servers(&net);
-    // Node 2 drops what node 1 sends: 1 cannot reach 2; 2 can send to 1 but 1's replies...
-    // also reach 2? No: 2 drops packets *from* 1, so replies die too. Both TCP directions fail
-    // from 1's side, but a UDP-like one-way effect is visible in the rule set itself.
-    let mut g = Grudge::default();
-    g.drop_from(2, 1);
+    // `1>2`: node 2 drops what node 1 sends. TCP needs both directions, so a TCP connection
+    // fails either way; datagrams show the asymmetry: 2 -> 1 arrives, 1 -> 2 vanishes.
+    let g = nemeses::grudge::grudge(
+        &"1>2".parse().unwrap(),
+        2,
+        None,
+        &mut history::sim::SplitMix64::new(1),
+    )
+    .unwrap();
     net.partition(&g).unwrap();
+    let ns = |i: usize| format!("{}n{i}", net_prefix(&net));
+    let udp = |from: usize, to: usize| -> bool {
+        let to_addr = SocketAddr::new(net.listen_addr(to).ip(), 7102);
+        let rx = sys::in_netns(&ns(to), move || std::net::UdpSocket::bind(to_addr))
+            .unwrap()
+            .unwrap();
+        rx.set_read_timeout(Some(Duration::from_millis(700)))
+            .unwrap();
+        let from_ip = net.listen_addr(from).ip();
+        let tx = sys::in_netns(&ns(from), move || std::net::UdpSocket::bind((from_ip, 0)))
+            .unwrap()
+            .unwrap();
+        tx.send_to(b"ping", to_addr).unwrap();
+        let mut buf = [0u8; 8];
+        rx.recv(&mut buf).is_ok()
+    };
+    assert!(udp(2, 1), "2 -> 1 must still arrive");
+    assert!(!udp(1, 2), "1 -> 2 must be dropped");
     let rules_2 = sys::run_in(
         &format!("{}n2", net_prefix(&net)),
         "iptables",

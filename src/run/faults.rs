@@ -30,8 +30,8 @@ pub struct FaultArgs {
     /// How nodes become hosts: netns (namespaces, root), proxy (loopback + link proxy), auto.
     #[arg(long, default_value = "auto", value_parser = ["auto", "netns", "proxy"])]
     pub net: String,
-    /// Partition pattern: one, primary, majority, majorities-ring, bridge, or groups like 1,2|3
-    /// (default: a random pattern each time).
+    /// Partition pattern: one, primary, majority, majorities-ring, bridge, groups like 1,2|3,
+    /// or one-way like 1,2>3 (3 drops what 1 and 2 send) (default: a random pattern each time).
     #[arg(long)]
     pub partition: Option<String>,
     /// Seconds each fault is held, and between faults.
