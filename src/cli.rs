@@ -27,6 +27,9 @@ pub enum Command {
     Node(crate::node_cmd::NodeArgs),
     /// Remove what runs killed with SIGKILL left behind (namespaces, rules, processes).
     Cleanup(crate::cleanup::CleanupArgs),
+    /// Test helper: build and partition a run's network, then wait to be killed.
+    #[command(name = "net-hold", hide = true)]
+    NetHold(crate::cleanup::NetHoldArgs),
     /// Benchmark the checkers on generated histories.
     Bench(crate::bench::BenchArgs),
 }

@@ -9,6 +9,7 @@ mod cli;
 mod exit;
 mod node_cmd;
 mod report;
+mod run;
 mod run_cmd;
 
 use clap::Parser;
@@ -43,6 +44,7 @@ fn run(cli: cli::Cli) -> anyhow::Result<u8> {
         cli::Command::Run(args) => run_cmd::run(args),
         cli::Command::Node(args) => node_cmd::run(args),
         cli::Command::Cleanup(args) => cleanup::run(args),
+        cli::Command::NetHold(args) => cleanup::net_hold(args),
         cli::Command::Bench(args) => bench::run(args),
     }
 }

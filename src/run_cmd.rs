@@ -1,8 +1,240 @@
-//! Placeholder until its issue lands.
+//! `faultline run`: start a cluster, drive a workload, record the history, check it, report.
+//!
+//! With no arguments: a 3-node built-in cluster in `strong` mode, the `list-append` workload
+//! for 10 seconds, checked against what `strong` promises (strict serializability). The
+//! summary, `--json` output and exit codes are those of `faultline check`.
 
-#[derive(Debug, clap::Args)]
-pub struct RunArgs {}
+use crate::run::config::{default_expect, RunConfig, TargetKind};
+use crate::run::log::HarnessLog;
+use crate::run::{self, results};
+use crate::{exit, report};
+use anyhow::Context;
+use checkers::{CheckError, CheckOptions};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use workloads::etcd::EtcdReads;
+use workloads::Workload;
 
-pub fn run(_args: RunArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("this subcommand is not available in this build yet")
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// The store under test.
+    #[arg(long, default_value = "builtin", value_parser = ["builtin", "etcd"])]
+    pub target: String,
+    /// Consistency mode of the built-in store.
+    #[arg(long, default_value = "strong", value_parser = ["strong", "causal", "session", "eventual"])]
+    pub mode: String,
+    /// Number of nodes to start.
+    #[arg(long, default_value_t = 3)]
+    pub nodes: usize,
+    /// What the workers do.
+    #[arg(long, default_value = "list-append",
+          value_parser = ["register", "list-append", "rw-register", "set", "counter", "bank"])]
+    pub workload: String,
+    /// Models the history must satisfy, comma separated (default: what the workload and mode
+    /// promise).
+    #[arg(long, value_delimiter = ',')]
+    pub expect: Vec<String>,
+    /// Number of workers, each with one operation in flight.
+    #[arg(long, default_value_t = 5)]
+    pub concurrency: usize,
+    /// Operations per second in total; 0 means as fast as the store answers.
+    #[arg(long, default_value_t = 100.0)]
+    pub rate: f64,
+    /// Length of the main phase in seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub time_limit: f64,
+    /// Seed of every random choice (default: from the clock; printed and stored).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Results root: runs go to STORE/NAME/TIMESTAMP/, STORE/latest points at the newest.
+    #[arg(long, default_value = "store")]
+    pub store: PathBuf,
+    /// Test name (default: TARGET-MODE-WORKLOAD).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Print the results object as JSON (as `faultline check --json`).
+    #[arg(long)]
+    pub json: bool,
+    /// How etcd serves reads.
+    #[arg(long, default_value = "linearizable", value_parser = ["linearizable", "serializable"])]
+    pub etcd_reads: String,
+    /// Client URLs of a running etcd cluster (comma separated) instead of starting one.
+    #[arg(long, value_delimiter = ',')]
+    pub etcd_endpoints: Vec<String>,
+    /// Seconds after which an operation is recorded indeterminate (`info`).
+    #[arg(long, default_value_t = 5.0)]
+    pub op_timeout: f64,
+    /// Quiet seconds before the final reads.
+    #[arg(long, default_value_t = 1.0)]
+    pub settle: f64,
+    /// Search budget of the checkers in seconds; an unfinished search gives verdict unknown.
+    #[arg(long)]
+    pub check_time_limit: Option<f64>,
+    #[command(flatten)]
+    pub faults: crate::run::faults::FaultArgs,
+}
+
+fn secs(what: &str, s: f64) -> anyhow::Result<Duration> {
+    if !(s.is_finite() && s >= 0.0) {
+        anyhow::bail!("--{what} must be a number of seconds >= 0, got {s}");
+    }
+    Ok(Duration::from_secs_f64(s))
+}
+
+/// Validates the arguments into a configuration (usage errors are `Err`).
+pub fn config(args: &RunArgs) -> anyhow::Result<RunConfig> {
+    let target = match args.target.as_str() {
+        "etcd" => TargetKind::Etcd,
+        _ => TargetKind::Builtin,
+    };
+    let workload = Workload::parse(&args.workload)
+        .with_context(|| format!("unknown workload {:?}", args.workload))?;
+    let etcd_reads = EtcdReads::parse(&args.etcd_reads)
+        .with_context(|| format!("unknown --etcd-reads {:?}", args.etcd_reads))?;
+    if args.nodes == 0 || args.nodes > 9 {
+        anyhow::bail!("--nodes must be between 1 and 9, got {}", args.nodes);
+    }
+    if args.concurrency == 0 {
+        anyhow::bail!("--concurrency must be at least 1");
+    }
+    if !(args.rate.is_finite() && args.rate >= 0.0) {
+        anyhow::bail!("--rate must be >= 0 (0: unthrottled), got {}", args.rate);
+    }
+    if target == TargetKind::Builtin && workload == Workload::Bank {
+        anyhow::bail!("the bank workload needs multi-key conditional writes, which the built-in store does not offer: use --target etcd");
+    }
+    let expect: Vec<String> = if args.expect.is_empty() {
+        default_expect(target, &args.mode, workload, etcd_reads)
+            .into_iter()
+            .map(String::from)
+            .collect()
+    } else {
+        args.expect.clone()
+    };
+    checkers::models::resolve(&expect).map_err(|e| anyhow::anyhow!("--expect: {e}"))?;
+    let nodes = if target == TargetKind::Etcd && !args.etcd_endpoints.is_empty() {
+        args.etcd_endpoints.len()
+    } else {
+        args.nodes
+    };
+    let name = args.name.clone().unwrap_or_else(|| match target {
+        TargetKind::Builtin => format!("builtin-{}-{}", args.mode, workload.name()),
+        TargetKind::Etcd => format!("etcd-{}-{}", etcd_reads.name(), workload.name()),
+    });
+    if name.is_empty() || name.contains('/') || name.starts_with('.') {
+        anyhow::bail!("--name must be a plain directory name, got {name:?}");
+    }
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+            % 1_000_000_000
+    });
+    Ok(RunConfig {
+        target,
+        mode: args.mode.clone(),
+        nodes,
+        workload,
+        expect,
+        concurrency: args.concurrency,
+        rate: args.rate,
+        time_limit: secs("time-limit", args.time_limit)?,
+        seed,
+        store: args.store.clone(),
+        name,
+        etcd_reads,
+        etcd_endpoints: args.etcd_endpoints.clone(),
+        op_timeout: secs("op-timeout", args.op_timeout)?,
+        settle: secs("settle", args.settle)?,
+        check_time_limit: args
+            .check_time_limit
+            .map(|s| secs("check-time-limit", s))
+            .transpose()?,
+        faults: crate::run::faults::FaultsConfig::from_args(&args.faults)?,
+    })
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<u8> {
+    let cfg = match config(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(exit::USAGE);
+        }
+    };
+    let run_dir = results::create_run_dir(&cfg.store, &cfg.name)?;
+    let log = Arc::new(HarnessLog::new(Some(&run_dir.join("harness.log")), false)?);
+    let config_json = serde_json::json!({
+        "config": &cfg,
+        "rerun": cfg.rerun_command(),
+    });
+    std::fs::write(
+        run_dir.join("config.json"),
+        serde_json::to_string_pretty(&config_json)? + "\n",
+    )
+    .context("writing config.json")?;
+    log.line(format!("run {} (seed {})", run_dir.display(), cfg.seed));
+    let hosts = run::faults::Hosts::setup(&cfg, &run_dir, &log)?;
+    let cluster = run::start_cluster(&cfg, &run_dir, &log, hosts.as_ref())?;
+    let driven = run::drive(&cfg, &run_dir, &log, cluster, hosts)?;
+    log.line(format!(
+        "history: {} events in {}",
+        driven.events,
+        driven.history.display()
+    ));
+    let opts = CheckOptions {
+        expect: cfg.expect.clone(),
+        time_limit: cfg.check_time_limit,
+        ..Default::default()
+    };
+    let name = driven.history.display().to_string();
+    let history = match history::load_file(&driven.history, Some(history::Format::Jsonl)) {
+        Ok(h) => h,
+        Err(e) => {
+            report::print_error(&name, &e.to_string(), args.json);
+            return Ok(exit::ERROR);
+        }
+    };
+    let result = match checkers::check(&history, &opts) {
+        Ok(r) => r,
+        Err(CheckError::Usage(m)) => {
+            eprintln!("error: {m}");
+            return Ok(exit::USAGE);
+        }
+        Err(e) => {
+            report::print_error(&name, &e.to_string(), args.json);
+            return Ok(exit::ERROR);
+        }
+    };
+    report::write_out_dir(&run_dir, &result)
+        .with_context(|| format!("writing results to {}", run_dir.display()))?;
+    log.line(format!("verdict: {}", result.valid.as_str()));
+    if args.json {
+        let mut v: Value = serde_json::from_str(&report::json_line(&name, &result))?;
+        if let Value::Object(m) = &mut v {
+            m.insert("run_dir".into(), Value::from(run_dir.display().to_string()));
+            m.insert("seed".into(), Value::from(cfg.seed));
+        }
+        println!("{v}");
+    } else {
+        print!("{}", report::summary(&name, &result, false));
+        println!(
+            "  ops:      {} ok, {} fail, {} info ({:.0} ops/s){}",
+            driven.ok,
+            driven.fail,
+            driven.info,
+            driven.main_ops as f64 / driven.main_phase.as_secs_f64().max(1e-9),
+            if driven.interrupted {
+                ", interrupted"
+            } else {
+                ""
+            }
+        );
+        println!("  seed:     {}", cfg.seed);
+        println!("  results:  {}", run_dir.display());
+    }
+    Ok(exit::of_verdict(result.valid))
 }

@@ -7,3 +7,6 @@ mod session;
 mod linearizability;
 mod porcupine;
 mod isolation;
+mod nemeses;
+mod node;
+mod run;

@@ -93,12 +93,22 @@ pub fn analyses() -> Vec<&'static dyn Analysis> {
         &crate::weak_models::Convergence,
         &crate::linear::Linearizability,
         &crate::isolation::Isolation,
+        &crate::set::SetAnalysis,
+        &crate::counter::CounterAnalysis,
+        &crate::bank::BankAnalysis,
     ]
 }
 
 /// The default models for a history's shape (documented in docs/history-format.md).
 pub fn default_expect(h: &History) -> Vec<String> {
     let has = |f: &str| h.ops.iter().any(|o| o.f == f);
+    if has("transfer") {
+        return vec!["bank".into()];
+    } else if has("increment") {
+        return vec!["counter".into()];
+    } else if has("add") {
+        return vec!["set".into()];
+    }
     if has("txn") {
         vec!["strict-serializable".into()]
     } else if has("read") || has("write") || has("cas") {

@@ -17,6 +17,9 @@ pub mod models;
 pub mod result;
 pub mod session;
 pub mod weak_models;
+pub mod bank;
+pub mod counter;
+pub mod set;
 
 pub use anomaly::Anomaly;
 pub use check::{check, Analysis, CheckError, CheckOptions, Findings};

@@ -73,7 +73,7 @@ pub const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "eventual",
         forbids: &["divergence", "lost-write"],
-        implies: &[],
+        implies: &["convergent"],
         summary: "replicas converge once healed and no acknowledged write is lost",
     },
     ModelDef {
@@ -194,6 +194,39 @@ pub const MODELS: &[ModelDef] = &[
         forbids: &["G2-item-realtime"],
         implies: &["strong-session-serializable", "strong-snapshot-isolation", "linearizable"],
         summary: "serializable in an order that respects real-time order",
+    },
+    // What an eventually consistent store promises and nothing more (`eventual` also forbids
+    // lost writes).
+    ModelDef {
+        name: "convergent",
+        forbids: &["divergence"],
+        implies: &[],
+        summary: "replicas agree once healed and quiet",
+    },
+    // Data-type workloads: set, counter, bank.
+    ModelDef {
+        name: "set",
+        forbids: &["lost-element"],
+        implies: &[],
+        summary: "every acknowledged add is present in the final reads",
+    },
+    ModelDef {
+        name: "set-full",
+        forbids: &["stale-element"],
+        implies: &["set"],
+        summary: "an acknowledged add is visible to every read that begins after it",
+    },
+    ModelDef {
+        name: "counter",
+        forbids: &["counter-out-of-bounds"],
+        implies: &[],
+        summary: "every read lies between the increments certainly applied and those attempted",
+    },
+    ModelDef {
+        name: "bank",
+        forbids: &["wrong-total", "negative-balance"],
+        implies: &[],
+        summary: "transfers conserve the total and no balance goes negative",
     },
 ];
 
@@ -316,6 +349,15 @@ mod tests {
         assert!(also.contains(&"causal".to_string()));
         assert!(also.contains(&"pram".to_string()));
         assert!(!also.contains(&"read-your-writes".to_string()));
+    }
+
+    #[test]
+    fn divergence_breaks_convergent_first_and_eventual_with_it() {
+        let (not, also) = boundary(["divergence"]);
+        assert_eq!(not, vec!["convergent"]);
+        assert!(also.contains(&"eventual".to_string()));
+        let (not, _) = boundary(["lost-write"]);
+        assert_eq!(not, vec!["eventual"]);
     }
 
     #[test]
