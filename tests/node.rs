@@ -53,8 +53,12 @@ fn free_addr(host: &str) -> SocketAddr {
     l.local_addr().unwrap()
 }
 
-fn signal(pid: u32, sig: &str) {
-    let _ = Command::new("kill").args([sig, &pid.to_string()]).status();
+/// Sends a signal with the shell's builtin `kill` (no procps needed).
+fn signal(pid: u32, sig: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("kill {sig} {pid}")])
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 struct Cluster {
@@ -141,12 +145,12 @@ impl Cluster {
     }
 
     fn stop(&mut self, i: usize) {
-        signal(self.pid(i), "-STOP");
+        assert!(signal(self.pid(i), "-STOP"), "SIGSTOP replica {}", i + 1);
         self.stopped[i] = true;
     }
 
     fn resume(&mut self, i: usize) {
-        signal(self.pid(i), "-CONT");
+        assert!(signal(self.pid(i), "-CONT"), "SIGCONT replica {}", i + 1);
         self.stopped[i] = false;
     }
 
@@ -601,7 +605,7 @@ fn session_mode_concurrent_writes_are_serial_at_the_primary() {
 fn sigterm_stops_a_replica_cleanly() {
     let mut c = Cluster::start("session", 120);
     let pid = c.pid(1);
-    signal(pid, "-TERM");
+    assert!(signal(pid, "-TERM"));
     let mut child = c.children[1].take().unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
