@@ -3,10 +3,10 @@
 mod util;
 
 mod check;
-mod session;
-mod linearizability;
-mod porcupine;
 mod isolation;
+mod linearizability;
 mod nemeses;
 mod node;
+mod porcupine;
 mod run;
+mod session;

@@ -8,18 +8,18 @@
 
 pub mod anomaly;
 pub mod appends;
+pub mod bank;
 pub mod causal;
 pub mod check;
 pub mod convergence;
-pub mod linear;
+pub mod counter;
 pub mod isolation;
+pub mod linear;
 pub mod models;
 pub mod result;
 pub mod session;
-pub mod weak_models;
-pub mod bank;
-pub mod counter;
 pub mod set;
+pub mod weak_models;
 
 pub use anomaly::Anomaly;
 pub use check::{check, Analysis, CheckError, CheckOptions, Findings};
