@@ -249,6 +249,21 @@ fn run_with_faults(net: &str, nemesis: &str) -> Vec<serde_json::Value> {
         last_nemesis < first_final,
         "final reads must follow the final heal"
     );
+    // Every node is up for the final reads: a node the nemesis killed and restarted must
+    // outlive the nemesis thread that restarted it.
+    for node in ["1", "2", "3"] {
+        assert!(
+            events
+                .iter()
+                .any(|e| e["phase"] == "final" && e["node"] == node && e["type"] == "ok"),
+            "node {node} answered no final read: {:?}",
+            events
+                .iter()
+                .filter(|e| e["phase"] == "final" && e["node"] == node)
+                .take(3)
+                .collect::<Vec<_>>()
+        );
+    }
     assert!(
         ledger_outstanding(&run_dir).is_empty(),
         "left behind: {:?}",

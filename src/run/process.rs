@@ -3,15 +3,49 @@
 //! Children are started in their own process group (a terminal's Ctrl-C reaches only the
 //! harness, which then stops them in order) and with `PR_SET_PDEATHSIG(SIGKILL)`, so the kernel
 //! kills them if the harness dies, even by SIGKILL. The death signal fires when the *thread*
-//! that spawned the child exits, so spawn from a thread that lives as long as the run (the
-//! runner spawns from the main thread).
+//! that spawned the child exits, so every spawn goes through one keeper thread that lives as
+//! long as the harness: a node restarted by the nemesis thread must outlive that thread.
 
 use anyhow::Context;
 use std::fs::OpenOptions;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
+
+type SpawnRequest = (Command, mpsc::Sender<std::io::Result<Child>>);
+
+/// Spawns `cmd` from the keeper thread (started on first use, never exits), so that
+/// `PR_SET_PDEATHSIG` ties the child's life to the harness process, not to the calling thread.
+fn spawn_from_keeper(cmd: Command) -> std::io::Result<Child> {
+    static KEEPER: OnceLock<Mutex<mpsc::Sender<SpawnRequest>>> = OnceLock::new();
+    let keeper = KEEPER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<SpawnRequest>();
+        let spawned = std::thread::Builder::new()
+            .name("faultline-spawner".into())
+            .spawn(move || {
+                for (mut cmd, reply) in rx {
+                    let _ = reply.send(cmd.spawn());
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!("cannot start the spawner thread: {e}");
+        }
+        Mutex::new(tx)
+    });
+    let (reply_tx, reply_rx) = mpsc::channel();
+    let sent = keeper
+        .lock()
+        .map_err(|_| std::io::Error::other("spawner lock poisoned"))?
+        .send((cmd, reply_tx));
+    if sent.is_err() {
+        return Err(std::io::Error::other("the spawner thread is gone"));
+    }
+    reply_rx
+        .recv()
+        .map_err(|_| std::io::Error::other("the spawner thread did not answer"))?
+}
 
 /// A restartable child process.
 pub struct NodeProcess {
@@ -70,8 +104,7 @@ impl NodeProcess {
                 Ok(())
             });
         }
-        let child = cmd
-            .spawn()
+        let child = spawn_from_keeper(cmd)
             .with_context(|| format!("starting {}", self.program.display()))?;
         self.child = Some(child);
         Ok(())
