@@ -423,6 +423,15 @@ async fn phases(
     Ok((main_phase, main_ops))
 }
 
+/// Log lengths for the harness log; a replica that did not answer shows as `unreachable`.
+fn show_lens(lens: &[Option<u64>]) -> String {
+    let parts: Vec<String> = lens
+        .iter()
+        .map(|l| l.map_or("unreachable".to_string(), |n| n.to_string()))
+        .collect();
+    parts.join(", ")
+}
+
 /// Most time spent waiting for replicas to agree on their log length before the final reads.
 const QUIET_WAIT: Duration = Duration::from_secs(5);
 
@@ -432,24 +441,24 @@ const QUIET_WAIT: Duration = Duration::from_secs(5);
 /// for the harness log.
 fn wait_replicas_quiet(health: &[String]) -> String {
     let start = Instant::now();
-    let mut last: Option<Vec<u64>> = None;
+    let mut last: Option<Vec<Option<u64>>> = None;
     let mut still = 0;
     loop {
-        let lens: Vec<u64> = health
+        // `None`: the replica did not answer its health check.
+        let lens: Vec<Option<u64>> = health
             .iter()
             .map(|u| {
                 process::http_get(u, Duration::from_secs(1))
                     .ok()
                     .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
                     .and_then(|v| v["log_len"].as_u64())
-                    .unwrap_or(u64::MAX)
             })
             .collect();
-        let equal = lens.windows(2).all(|w| w[0] == w[1]) && !lens.contains(&u64::MAX);
+        let equal = lens.windows(2).all(|w| w[0] == w[1]) && !lens.contains(&None);
         if equal && last.as_ref() == Some(&lens) {
             return format!(
                 "replicas agree (log length {}) after {:.1}s",
-                lens[0],
+                show_lens(&lens),
                 start.elapsed().as_secs_f64()
             );
         }
@@ -460,14 +469,16 @@ fn wait_replicas_quiet(health: &[String]) -> String {
         };
         if still >= 5 {
             return format!(
-                "replicas quiet with log lengths {lens:?} after {:.1}s",
+                "replicas quiet with log lengths {} after {:.1}s",
+                show_lens(&lens),
                 start.elapsed().as_secs_f64()
             );
         }
         if start.elapsed() >= QUIET_WAIT {
             return format!(
-                "replicas still differ after {:.0}s (log lengths {lens:?}); final reads go ahead",
-                QUIET_WAIT.as_secs_f64()
+                "replicas still differ after {:.0}s (log lengths {}); final reads go ahead",
+                QUIET_WAIT.as_secs_f64(),
+                show_lens(&lens)
             );
         }
         last = Some(lens);
