@@ -130,7 +130,13 @@ const PARALLEL_PARSE_MIN: usize = 20_000;
 /// the second half's ids are mapped into the first's.
 pub fn collect(h: &History) -> Result<Txns, CheckError> {
     let model = data_model(h)?;
-    let ops: Vec<&Op> = h.ops.iter().filter(|o| o.f == "txn").collect();
+    // Final-phase reads are per-replica state reads for the convergence checks, not
+    // transactions with a real-time or isolation promise.
+    let ops: Vec<&Op> = h
+        .ops
+        .iter()
+        .filter(|o| o.f == "txn" && !o.is_final())
+        .collect();
     if ops.len() < PARALLEL_PARSE_MIN {
         let (all, keys, vals) = parse_chunk(h, &ops, model)?;
         return Ok(Txns {

@@ -118,12 +118,17 @@ pub fn select_model(h: &History, opts: &CheckOptions) -> Result<&'static ModelIn
 }
 
 /// Splits ops by independent key (or keeps them together for models that span keys).
+///
+/// Final-phase ops (`"phase": "final"`) are left out: they read each replica's own state after
+/// the faults were healed, without coordination, for the convergence checks; they make no
+/// real-time promise.
 fn partitions(h: &History, per_key: bool) -> Vec<(Option<Value>, Vec<&Op>)> {
+    let judged = h.ops.iter().filter(|o| !o.is_final());
     if !per_key {
-        return vec![(None, h.ops.iter().collect())];
+        return vec![(None, judged.collect())];
     }
     let mut by_key: BTreeMap<String, (Option<Value>, Vec<&Op>)> = BTreeMap::new();
-    for o in &h.ops {
+    for o in judged {
         let name = o.key.as_ref().map(|k| k.to_string()).unwrap_or_default();
         by_key
             .entry(name)

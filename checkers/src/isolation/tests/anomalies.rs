@@ -429,3 +429,33 @@ fn artifacts_per_cycle() {
         r.artifacts[1].content
     );
 }
+
+#[test]
+fn final_phase_replica_reads_are_not_judged_for_isolation() {
+    // A stale read after an acknowledged append is a realtime anomaly...
+    let stale = "0 ok: a x 1
+                 --
+                 1 ok: r x []";
+    assert!(!types(stale, SS).is_empty());
+    // ...but not when it is a final-phase read of one replica's own state.
+    let mut h = hist(stale);
+    h.ops[1].phase = Some("final".into());
+    let r = check(
+        &h,
+        &CheckOptions {
+            expect: vec![SS.into()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let detects = <crate::isolation::Isolation as crate::check::Analysis>::detects(
+        &crate::isolation::Isolation,
+    );
+    assert!(
+        r.anomaly_types
+            .iter()
+            .all(|t| !detects.contains(&t.as_str())),
+        "{:?}",
+        r.anomaly_types
+    );
+}
