@@ -247,6 +247,75 @@ fn counter_defaults_follow_what_each_mode_promises() {
         .contains("no replica has them"));
 }
 
+/// Runs `faultline run` without `--json` (the summary for people); returns (code, stdout, stderr).
+fn run_summary(store: &Path, extra: &[&str]) -> (i32, String, String) {
+    let store_s = store.display().to_string();
+    let mut args = vec![
+        "run",
+        "--store",
+        &store_s,
+        "--time-limit",
+        "1.5",
+        "--settle",
+        "0.5",
+        "--concurrency",
+        "4",
+        "--rate",
+        "150",
+        "--seed",
+        "42",
+    ];
+    args.extend_from_slice(extra);
+    faultline(&args)
+}
+
+#[test]
+fn run_summary_shows_counts_first_witness_and_inconsistency_window() {
+    let store = tempfile::tempdir().unwrap();
+    // An invalid run: the count of each type and its first witness (op indexes and sentence).
+    let (code, out, err) = run_summary(
+        store.path(),
+        &[
+            "--mode",
+            "eventual",
+            "--workload",
+            "bank",
+            "--expect",
+            "bank",
+        ],
+    );
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.contains("verdict:  INVALID"), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("wrong-total: "))
+        .unwrap_or_else(|| panic!("no wrong-total count line: {out}"));
+    assert!(line.contains(" found (first: ops ["), "{line}");
+    assert!(out.contains("transfers conserve the total 50"), "{out}");
+    assert!(out.contains("not: bank\n"), "{out}");
+    assert!(out.contains("seed:     42"), "{out}");
+    // Eventual list-append: convergence measures how long acknowledged appends took to reach
+    // every replica's final state, and the summary shows it.
+    let (code, out, err) = run_summary(store.path(), &["--mode", "eventual"]);
+    assert!(code == 0 || code == 1, "{out}\n{err}");
+    let window = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("inconsistency window: p50 "))
+        .unwrap_or_else(|| panic!("no inconsistency window line: {out}"));
+    assert!(
+        window.contains("p95 ")
+            && window.contains("max ")
+            && window.contains("acknowledged appends"),
+        "{window}"
+    );
+    // A strong run checks no convergence: no window line, and a plain valid verdict.
+    let (code, out, err) = run_summary(store.path(), &["--workload", "bank"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("verdict:  VALID"), "{out}");
+    assert!(!out.contains("inconsistency window"), "{out}");
+    assert!(!out.contains(" found"), "{out}");
+}
+
 #[test]
 fn same_seed_same_operations() {
     let store = tempfile::tempdir().unwrap();
