@@ -169,6 +169,54 @@ fn builtin_strong_bank_conserves_money() {
 }
 
 #[test]
+fn builtin_strong_bank_conserves_money_under_partitions_and_kills() {
+    // Partitions (the loopback link proxy, no root needed) and a killed replica make some
+    // transfers fail or end indeterminate; none may make or lose money.
+    let store = tempfile::tempdir().unwrap();
+    let store_s = store.path().display().to_string();
+    let (code, out, err) = faultline(&[
+        "run",
+        "--json",
+        "--store",
+        &store_s,
+        "--workload",
+        "bank",
+        "--nemesis",
+        "partition,kill",
+        "--net",
+        "proxy",
+        "--nemesis-interval",
+        "1",
+        "--time-limit",
+        "5",
+        "--settle",
+        "0.5",
+        "--concurrency",
+        "4",
+        "--rate",
+        "150",
+        "--seed",
+        "2",
+    ]);
+    let v: Value = serde_json::from_str(out.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {out}\nstderr: {err}"));
+    let dir = PathBuf::from(v["run_dir"].as_str().expect("run_dir"));
+    assert_eq!(code, 0, "{v}\n{err}");
+    assert_eq!(v["stats"]["bank"]["total"], serde_json::json!(50));
+    let text = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
+    let faults = text
+        .lines()
+        .filter(|l| l.contains(r#""process":"nemesis""#) && l.contains(r#""f":"start-"#))
+        .count();
+    assert!(faults >= 4, "only {faults} nemesis events:\n{err}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains(r#""f":"transfer""#) && l.contains(r#""type":"ok""#)),
+        "no transfer went through"
+    );
+}
+
+#[test]
 fn builtin_eventual_bank_makes_or_loses_money_and_the_bank_checker_says_so() {
     // Eventual (and causal) replicas check the cas preconditions against their own state and
     // merge last-writer-wins per key, so two concurrent transfers at two replicas each commit
