@@ -6,7 +6,9 @@ use serde_json::Value;
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// The short human summary: verdict, anomaly counts by type, the first witness of each type.
+/// The short human summary: verdict, anomaly counts by type, the first witness of each type
+/// (its op indexes and explanation), and the inconsistency window when the checkers measured
+/// one.
 pub fn summary(name: &str, r: &CheckResult, many: bool) -> String {
     let mut s = String::new();
     let verdict = match r.valid {
@@ -23,7 +25,15 @@ pub fn summary(name: &str, r: &CheckResult, many: bool) -> String {
     }
     let indent = "  ";
     for (kind, list) in &r.anomalies {
-        let _ = writeln!(s, "{indent}{kind}: {} found", list.len());
+        let _ = match list.first() {
+            Some(first) => writeln!(
+                s,
+                "{indent}{kind}: {} found (first: ops {:?})",
+                list.len(),
+                first.ops
+            ),
+            None => writeln!(s, "{indent}{kind}: {} found", list.len()),
+        };
         if let Some(first) = list.first() {
             for line in first.explanation.lines() {
                 let _ = writeln!(s, "{indent}    {line}");
@@ -31,7 +41,16 @@ pub fn summary(name: &str, r: &CheckResult, many: bool) -> String {
         }
     }
     if !r.not.is_empty() {
-        let _ = writeln!(s, "{indent}not: {}", r.not.join(", "));
+        // Anomalies the expected models allow are not listed above; say how to see them.
+        let hint = if r.valid == Verdict::Invalid {
+            String::new()
+        } else {
+            format!(
+                " (allowed by the expected models; --expect {} lists the witnesses)",
+                r.not.join(",")
+            )
+        };
+        let _ = writeln!(s, "{indent}not: {}{hint}", r.not.join(", "));
     }
     if !r.also_not.is_empty() && !many {
         let _ = writeln!(s, "{indent}also not: {}", r.also_not.join(", "));
@@ -39,7 +58,28 @@ pub fn summary(name: &str, r: &CheckResult, many: bool) -> String {
     for reason in &r.unknown_reasons {
         let _ = writeln!(s, "{indent}unknown because: {reason}");
     }
+    if let Some(line) = r.stats.get("inconsistency-window-ns").and_then(window_line) {
+        let _ = writeln!(s, "{indent}{line}");
+    }
     s
+}
+
+/// `inconsistency window: p50 1.2 ms, p95 ..., p99 ..., max ... (N acknowledged appends)` from
+/// the convergence checker's `{count, p50, p95, p99, max}` in ns; None when nothing was measured.
+fn window_line(w: &Value) -> Option<String> {
+    let count = w.get("count")?.as_u64().filter(|&n| n > 0)?;
+    let ms = |k: &str| -> Option<String> {
+        let ns = w.get(k)?.as_i64()?;
+        Some(format!("{k} {:.1} ms", ns as f64 / 1e6))
+    };
+    let parts: Vec<String> = ["p50", "p95", "p99", "max"]
+        .iter()
+        .filter_map(|k| ms(k))
+        .collect();
+    Some(format!(
+        "inconsistency window: {} ({count} acknowledged appends)",
+        parts.join(", ")
+    ))
 }
 
 /// The results object as one JSON line with a `file` field.
@@ -113,4 +153,21 @@ pub fn write_out_dir(dir: &Path, r: &CheckResult) -> std::io::Result<()> {
         std::fs::write(path, &art.content)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn window_line_shows_percentiles_in_ms_and_nothing_when_unmeasured() {
+        let w = json!({"count": 12, "p50": 1_200_000, "p95": 8_000_000, "p99": 9_000_000, "max": 15_250_000});
+        assert_eq!(
+            window_line(&w).unwrap(),
+            "inconsistency window: p50 1.2 ms, p95 8.0 ms, p99 9.0 ms, max 15.2 ms (12 acknowledged appends)"
+        );
+        assert_eq!(window_line(&json!({"count": 0, "p50": null})), None);
+        assert_eq!(window_line(&json!("garbage")), None);
+    }
 }

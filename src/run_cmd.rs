@@ -102,9 +102,6 @@ pub fn config(args: &RunArgs) -> anyhow::Result<RunConfig> {
     if !(args.rate.is_finite() && args.rate >= 0.0) {
         anyhow::bail!("--rate must be >= 0 (0: unthrottled), got {}", args.rate);
     }
-    if target == TargetKind::Builtin && workload == Workload::Bank {
-        anyhow::bail!("the bank workload needs multi-key conditional writes, which the built-in store does not offer: use --target etcd");
-    }
     let expect: Vec<String> = if args.expect.is_empty() {
         default_expect(target, &args.mode, workload, etcd_reads)
             .into_iter()

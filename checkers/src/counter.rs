@@ -8,6 +8,13 @@
 //! lagging replica may be behind, so they are judged together: the highest final read must
 //! reach the lower bound (some replica has every acknowledged increment), and none may exceed
 //! its upper bound.
+//!
+//! Three anomaly types, so that weaker stores can be held to what they do promise:
+//! - `counter-out-of-bounds`: a read during the run below its lower bound (it missed
+//!   acknowledged increments: stale, or they were lost). Only a linearizable counter forbids it.
+//! - `counter-too-high`: any read above its upper bound (it counts increments nobody attempted).
+//! - `lost-increment`: the highest final read is below its lower bound: after healing no
+//!   replica has every acknowledged increment.
 
 use crate::anomaly::Anomaly;
 use crate::check::{Analysis, CheckError, CheckOptions, Findings};
@@ -71,7 +78,8 @@ pub fn read_bounds(h: &History, initial: i64) -> Result<Vec<ReadBounds>, CheckEr
     Ok(out)
 }
 
-/// Reads below their lower or above their upper bound.
+/// Reads below their lower or above their upper bound (types `counter-out-of-bounds`,
+/// `counter-too-high`, `lost-increment`, see the module doc).
 pub fn counter_out_of_bounds_cases(bounds: &[ReadBounds]) -> Vec<Anomaly> {
     // Of the final reads, only the highest is held to the lower bound.
     let best_final = bounds
@@ -91,8 +99,9 @@ pub fn counter_out_of_bounds_cases(bounds: &[ReadBounds]) -> Vec<Anomaly> {
                 let shown: Vec<u64> = b.certain.iter().rev().take(5).copied().collect();
                 ops.extend(&shown);
                 format!(
-                    "op {} read {}, but increments acknowledged before it began already bring the counter to at least {} ({} of them, e.g. ops {:?}): acknowledged increments were lost.",
-                    b.read, b.value, b.lower, b.certain.len(), shown
+                    "op {} read {}, but increments acknowledged before it began already bring the counter to at least {} ({} of them, e.g. ops {:?}): {}",
+                    b.read, b.value, b.lower, b.certain.len(), shown,
+                    if b.is_final { "acknowledged increments were lost." } else { "the read missed acknowledged increments." }
                 )
             } else {
                 format!(
@@ -105,7 +114,12 @@ pub fn counter_out_of_bounds_cases(bounds: &[ReadBounds]) -> Vec<Anomaly> {
             } else {
                 text
             };
-            Anomaly::new("counter-out-of-bounds", ops, text)
+            let kind = match (b.value > b.upper, b.is_final) {
+                (true, _) => "counter-too-high",
+                (false, true) => "lost-increment",
+                (false, false) => "counter-out-of-bounds",
+            };
+            Anomaly::new(kind, ops, text)
                 .with_data("value", json!(b.value))
                 .with_data("lower", json!(b.lower))
                 .with_data("upper", json!(b.upper))
@@ -120,7 +134,11 @@ impl Analysis for CounterAnalysis {
         "counter"
     }
     fn detects(&self) -> &'static [&'static str] {
-        &["counter-out-of-bounds"]
+        &[
+            "counter-out-of-bounds",
+            "counter-too-high",
+            "lost-increment",
+        ]
     }
     fn applies(&self, h: &History) -> bool {
         h.ops.iter().any(|o| o.f == "increment")
@@ -193,7 +211,12 @@ mod tests {
             let r = verdict(&lines);
             assert_eq!(r.valid, want, "read {v}");
             if want == Verdict::Invalid {
-                let a = &r.anomalies["counter-out-of-bounds"][0];
+                let kind = if v > 5 {
+                    "counter-too-high"
+                } else {
+                    "counter-out-of-bounds"
+                };
+                let a = &r.anomalies[kind][0];
                 assert_eq!(a.ops[0], 3);
                 assert!(a.explanation.contains(&format!("read {v}")));
             }
@@ -214,7 +237,8 @@ mod tests {
         lines[3] = r#"{"process":1,"type":"ok","f":"read","value":1,"phase":"final","node":"1"}"#;
         let r = verdict(&lines);
         assert_eq!(r.valid, Verdict::Invalid);
-        let a = &r.anomalies["counter-out-of-bounds"];
+        assert!(!r.anomalies.contains_key("counter-out-of-bounds"));
+        let a = &r.anomalies["lost-increment"];
         assert_eq!(a.len(), 1);
         assert_eq!(a[0].ops[0], 2);
         assert!(

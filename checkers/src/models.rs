@@ -219,8 +219,14 @@ pub const MODELS: &[ModelDef] = &[
     ModelDef {
         name: "counter",
         forbids: &["counter-out-of-bounds"],
-        implies: &[],
+        implies: &["counter-durable"],
         summary: "every read lies between the increments certainly applied and those attempted",
+    },
+    ModelDef {
+        name: "counter-durable",
+        forbids: &["counter-too-high", "lost-increment"],
+        implies: &[],
+        summary: "no read counts increments nobody attempted, and after healing some replica has every acknowledged increment",
     },
     ModelDef {
         name: "bank",

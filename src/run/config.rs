@@ -123,9 +123,22 @@ pub fn default_expect(
     if target == TargetKind::Builtin && mode == "eventual" {
         return vec!["convergent"];
     }
+    // Bank transfers commit with cas preconditions on both balances. `strong` and `session`
+    // apply every write serially at the fixed primary (replicas serve prefixes of its log), so
+    // the preconditions hold atomically and every read is a state the primary went through.
+    // `causal` replicas check the preconditions against their own state and order concurrent
+    // writes per key, so concurrent transfers make or lose money: it promises nothing a bank
+    // history can judge beyond convergence.
+    if (target, workload, mode) == (TargetKind::Builtin, Bank, "causal") {
+        return vec!["convergent"];
+    }
     match (workload, target, strong) {
         // The read bounds assume every read sees every increment acknowledged before it.
         (Counter, _, true) => vec!["counter"],
+        // Session and causal replicas serve reads from their own, possibly lagging, state, but
+        // keep every acknowledged increment (appends at the primary, or causally delivered
+        // appends that are never overwritten) and converge after healing.
+        (Counter, TargetKind::Builtin, false) => vec!["counter-durable"],
         (Counter, TargetKind::Etcd, false) => vec!["eventual"],
         (Bank, _, _) => vec!["bank"],
         (Set, _, true) => vec!["set-full"],
@@ -166,6 +179,26 @@ mod tests {
             ),
             ["sequential"]
         );
+        assert_eq!(
+            default_expect(b, "strong", Workload::Counter, lin),
+            ["counter"]
+        );
+        for mode in ["causal", "session"] {
+            assert_eq!(
+                default_expect(b, mode, Workload::Counter, lin),
+                ["counter-durable"]
+            );
+        }
+        assert_eq!(
+            default_expect(b, "eventual", Workload::Counter, lin),
+            ["convergent"]
+        );
+        for mode in ["strong", "session"] {
+            assert_eq!(default_expect(b, mode, Workload::Bank, lin), ["bank"]);
+        }
+        for mode in ["causal", "eventual"] {
+            assert_eq!(default_expect(b, mode, Workload::Bank, lin), ["convergent"]);
+        }
         // Every default is a model the lattice knows.
         for &w in Workload::ALL {
             for mode in ["strong", "causal", "session", "eventual"] {

@@ -11,6 +11,7 @@ pub mod history_writer;
 pub mod log;
 pub mod process;
 pub mod results;
+pub mod setup;
 pub mod workers;
 
 use anyhow::{bail, Context};
@@ -277,6 +278,7 @@ async fn phases(
                 done.error.unwrap_or_default()
             );
         }
+        setup::wait_visible(target.as_ref(), cfg.workload, &setup, &log).await;
     }
     log.line(format!(
         "main phase: {} workload, {} workers, {}, {:.1}s, seed {}",

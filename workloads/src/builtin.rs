@@ -3,9 +3,10 @@
 //!
 //! Set adds are appends to one list; counter increments are appends of the increment, and a
 //! counter read sums the list. Both are single atomic requests at the node, so no client-side
-//! read-modify-write can lose an update. Bank transfers need a multi-key conditional write,
-//! which the store does not offer, so the bank workload is not supported here.
+//! read-modify-write can lose an update. Bank transfers read both balances, then send one
+//! transaction with `cas` preconditions on both (see `bank.rs`).
 
+use crate::bank::{self, Transfer};
 use crate::client::{BoxFuture, Client, Target, TargetError};
 use crate::generator::{Workload, COUNTER_KEY, SET_KEY};
 use crate::op::{Completion, Invocation};
@@ -64,15 +65,8 @@ impl Target for BuiltinTarget {
     fn node_names(&self) -> Vec<String> {
         self.nodes.iter().map(|n| n.0.clone()).collect()
     }
-    fn supports(&self, w: Workload) -> Result<(), TargetError> {
-        match w {
-            Workload::Bank => Err(TargetError::Unsupported {
-                target: "builtin",
-                workload: "bank",
-                why: "a transfer needs a conditional write of two keys, which the built-in store does not offer; use --target etcd",
-            }),
-            _ => Ok(()),
-        }
+    fn supports(&self, _w: Workload) -> Result<(), TargetError> {
+        Ok(())
     }
     fn client(&self, worker: usize) -> Box<dyn Client> {
         self.make(worker, false)
@@ -145,11 +139,19 @@ impl BuiltinClient {
     }
 
     async fn txn(&mut self, mops: Value) -> Result<(Value, Option<String>), Completion> {
+        let (ops, _, node) = self.cond_txn(mops).await?;
+        Ok((ops, node))
+    }
+
+    /// A transaction that may carry `cas` preconditions: its micro-ops, whether the
+    /// preconditions held (if not, it had no effect), and the node that served it.
+    async fn cond_txn(&mut self, mops: Value) -> Result<(Value, bool, Option<String>), Completion> {
         match self.post("/kv/txn", json!({ "ops": mops.clone() })).await {
             Reply::Ok(body) => {
                 let node = node_of(&body).or_else(|| Some(self.node.clone()));
+                let ok = body.get("ok") != Some(&Value::Bool(false));
                 match body.get("ops") {
-                    Some(ops @ Value::Array(_)) => Ok((ops.clone(), node)),
+                    Some(ops @ Value::Array(_)) => Ok((ops.clone(), ok, node)),
                     _ => Err(Completion::info(mops, "response has no `ops` list")),
                 }
             }
@@ -158,8 +160,71 @@ impl BuiltinClient {
         }
     }
 
+    /// One bank operation (`init`, `read`, `transfer`) as transactions (see `bank.rs`).
+    async fn bank(&mut self, op: &Invocation) -> Completion {
+        let here = Some(self.node.clone());
+        let with_value = |c: Completion, v: &Value| Completion {
+            value: v.clone(),
+            ..c
+        };
+        match op.f.as_str() {
+            "init" => match self.txn(bank::init_txn(&op.value)).await {
+                Ok((_, node)) => Completion::ok(op.value.clone(), node),
+                Err(c) => with_value(c, &op.value).with_node(here),
+            },
+            "read" => {
+                let accounts = bank::all_accounts();
+                match self.txn(bank::read_txn(&accounts)).await {
+                    Ok((ops, node)) => match bank::balances_of(&accounts, &ops) {
+                        Ok(b) => Completion::ok(bank::read_value(&accounts, &b), node),
+                        Err(e) => Completion::info(Value::Null, e).with_node(node),
+                    },
+                    Err(c) => with_value(c, &Value::Null).with_node(here),
+                }
+            }
+            "transfer" => {
+                let t = match Transfer::parse(&op.value) {
+                    Ok(t) => t,
+                    Err(e) => return Completion::fail(op.value.clone(), e).with_node(here),
+                };
+                // Reading has no effect: however the read ends, a transfer that stops here
+                // certainly did not happen.
+                let (ops, node) = match self.txn(bank::read_txn(&[t.from, t.to])).await {
+                    Ok(r) => r,
+                    Err(c) => {
+                        let why = c.error.unwrap_or_default();
+                        return Completion::fail(
+                            op.value.clone(),
+                            format!("reading the balances: {why}"),
+                        )
+                        .with_node(here);
+                    }
+                };
+                let plan =
+                    bank::balances_of(&[t.from, t.to], &ops).and_then(|b| t.plan(b[0], b[1]));
+                let mops = match plan {
+                    Ok(m) => m,
+                    Err(e) => return Completion::fail(op.value.clone(), e).with_node(node),
+                };
+                match self.cond_txn(mops).await {
+                    Ok((_, true, node)) => Completion::ok(op.value.clone(), node),
+                    Ok((_, false, node)) => Completion::fail(
+                        op.value.clone(),
+                        "a balance changed since it was read: cas precondition false",
+                    )
+                    .with_node(node),
+                    Err(c) => with_value(c, &op.value).with_node(here),
+                }
+            }
+            other => Completion::fail(op.value.clone(), format!("unknown bank op {other:?}")),
+        }
+    }
+
     async fn run(&mut self, op: &Invocation) -> Completion {
         let here = Some(self.node.clone());
+        if self.workload == Workload::Bank {
+            return self.bank(op).await;
+        }
         match op.f.as_str() {
             "read" | "write" | "cas" if self.workload == Workload::Register => {
                 let body = json!({"f": op.f, "key": op.key, "value": op.value});

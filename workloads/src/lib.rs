@@ -4,9 +4,11 @@
 //! - [`op`]: an [`Invocation`] and its [`Completion`], independent of any store.
 //! - [`generator`]: seeded, deterministic per-worker op sequences for each [`Workload`].
 //! - [`client`]: the [`Target`] / [`Client`] abstraction every store implements.
+//! - [`bank`]: bank transfers as conditional multi-key transactions.
 //! - [`builtin`]: the built-in store (`faultline node`, docs/node-api.md).
 //! - [`etcd`]: etcd's v3 JSON gateway.
 
+pub mod bank;
 pub mod builtin;
 pub mod client;
 pub mod etcd;
