@@ -256,3 +256,32 @@ fn bench_causal_runs_and_reports_each_size() {
     let (code, _, err) = faultline(&["bench", "causal", "--sizes", "0"]);
     assert_eq!(code, 4, "{err}");
 }
+
+#[test]
+fn bench_isolation_loads_the_file_and_reports_each_size() {
+    // As for bench causal: runs, judges the generated histories valid (it exits non-zero
+    // otherwise), reports one line per size, and removes its temporary files.
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = faultline(&[
+        "bench",
+        "isolation",
+        "--sizes",
+        "600,300",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let rows: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|w| w.first().is_some_and(|t| t.parse::<u64>().is_ok()))
+        .collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    assert_eq!(rows[0][0], "300");
+    assert_eq!(rows[1][0], "600");
+    // Peak MiB (the whole process, loading included) is a positive number.
+    assert!(rows[1][8].parse::<f64>().unwrap() > 0.0, "{out}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    let (code, _, err) = faultline(&["bench", "isolation", "--sizes", "0"]);
+    assert_eq!(code, 4, "{err}");
+}

@@ -50,7 +50,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<u8> {
     if let Some(file) = &args.measure {
-        return measure(file);
+        return measure(file, &["session", "causal"]);
     }
     if args.sizes.is_empty() || args.sizes.contains(&0) {
         bail!("--sizes needs positive transaction counts, e.g. --sizes 100000,200000");
@@ -152,7 +152,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     Ok(crate::exit::VALID)
 }
 
-fn measure(file: &std::path::Path) -> anyhow::Result<u8> {
+/// Loads FILE, checks it against `models` and prints one JSON object: parse and check times
+/// (wall and CPU), the verdict, the resident size once loaded, and the peaks (VmHWM) of the
+/// whole process and of the check alone. Shared with `bench isolation`.
+pub(crate) fn measure(file: &std::path::Path, models: &[&str]) -> anyhow::Result<u8> {
     let c0 = cpu_s();
     let t0 = Instant::now();
     let h = history::load_file(file, None).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -163,7 +166,7 @@ fn measure(file: &std::path::Path) -> anyhow::Result<u8> {
     // Reset the peak (Linux >= 4.0) so the next VmHWM is the check's own peak.
     let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
     let opts = CheckOptions {
-        expect: vec!["session".into(), "causal".into()],
+        expect: models.iter().map(|m| m.to_string()).collect(),
         ..Default::default()
     };
     let t1 = Instant::now();
@@ -184,6 +187,7 @@ fn measure(file: &std::path::Path) -> anyhow::Result<u8> {
             "parse_peak_rss_kib": parse_peak,
             "check_peak_rss_kib": if reset { status_kib("VmHWM:") } else { None },
             "peak_rss_kib": parse_peak.max(status_kib("VmHWM:")),
+            "stats": r.stats.get("isolation"),
         })
     );
     Ok(crate::exit::VALID)
