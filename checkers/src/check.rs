@@ -76,6 +76,14 @@ pub trait Analysis: Sync {
     fn detects(&self) -> &'static [&'static str];
     /// Whether the history has operations this analysis understands.
     fn applies(&self, h: &History) -> bool;
+    /// Analyses that, when they run on the same history, already decide every anomaly of this
+    /// one that the user did not ask for by name: this analysis then runs only when an expected
+    /// model itself (not one it implies) forbids one of its types. E.g. the isolation analysis's
+    /// process and realtime cycles decide the session and causal guarantees that
+    /// `strict-serializable` implies.
+    fn decided_by(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// Runs the analysis; `forbidden` is every anomaly type the expected models forbid.
     fn run(
         &self,
@@ -130,13 +138,27 @@ pub fn check(h: &History, opts: &CheckOptions) -> Result<CheckResult, CheckError
     for m in &expected {
         forbidden.extend(models::forbidden(m));
     }
+    // Anomaly types the expected models forbid themselves (not through a model they imply).
+    let named: BTreeSet<&'static str> = expected
+        .iter()
+        .filter_map(|m| models::model(m))
+        .flat_map(|m| m.forbids.iter().copied())
+        .collect();
+    let relevant: Vec<&'static dyn Analysis> = analyses()
+        .into_iter()
+        .filter(|a| a.detects().iter().any(|d| forbidden.contains(d)) && a.applies(h))
+        .collect();
+    let running: BTreeSet<&str> = relevant.iter().map(|a| a.name()).collect();
     let mut findings = Findings::default();
     let mut ran = Vec::new();
-    for a in analyses() {
-        if a.detects().iter().any(|d| forbidden.contains(d)) && a.applies(h) {
-            a.run(h, opts, &forbidden, &mut findings)?;
-            ran.push(Value::from(a.name()));
+    for a in relevant {
+        let decided_elsewhere = a.decided_by().iter().any(|d| running.contains(d))
+            && !a.detects().iter().any(|d| named.contains(d));
+        if decided_elsewhere {
+            continue;
         }
+        a.run(h, opts, &forbidden, &mut findings)?;
+        ran.push(Value::from(a.name()));
     }
     findings
         .stats

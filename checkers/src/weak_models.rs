@@ -44,6 +44,11 @@ impl Analysis for SessionCausal {
     fn name(&self) -> &'static str {
         "session-causal"
     }
+    /// On txn histories, the isolation analysis's process and realtime cycles decide the
+    /// session and causal guarantees that the transactional models imply.
+    fn decided_by(&self) -> &'static [&'static str] {
+        &["isolation"]
+    }
     fn detects(&self) -> &'static [&'static str] {
         &[
             "read-your-writes",

@@ -459,3 +459,25 @@ fn final_phase_replica_reads_are_not_judged_for_isolation() {
         r.anomaly_types
     );
 }
+
+#[test]
+fn session_guarantees_implied_by_strict_serializable_are_decided_by_isolation_cycles() {
+    // A session misses its own append: read-your-writes, and transactionally a
+    // process-closed cycle.
+    let bad = "0 ok: a x 1
+               0 ok: r x []";
+    let r = run(bad, SS);
+    assert_eq!(r.valid, Verdict::Invalid);
+    assert_eq!(r.stats["analyses"], serde_json::json!(["isolation"]));
+    assert!(r.anomaly_types.iter().any(|t| t.ends_with("-process")));
+    // Named explicitly, the session guarantee is also checked by its own analysis.
+    let r = check(
+        &hist(bad),
+        &CheckOptions {
+            expect: vec![SS.into(), "read-your-writes".into()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(r.anomaly_types.contains(&"read-your-writes".to_string()));
+}
