@@ -1,0 +1,849 @@
+//! Session guarantees, causal consistency and convergence on register histories: ops `read`,
+//! `write` and `cas` (`[expected, new]`), each on an optional independent `key`.
+//!
+//! Registers carry no version order, so this analysis infers only what is sound when every
+//! written value is unique per key (the `register` workload writes unique values); when they are
+//! not, it says `unknown` instead of guessing. The rules (also in the results' stats and in
+//! docs/history-format.md):
+//!
+//! 1. reads-from: a read (or a successful cas, through its expected value) of value `v` of key
+//!    `k` read the one op that wrote `v` to `k`; nil (or `--initial`) is the initial state.
+//! 2. causal order (`hb`) = (session order ∪ reads-from)⁺ over ops that did not fail; a cycle in
+//!    it is a `causal-cycle`.
+//! 3. the promised models order each key's writes in an arbitration order that extends `hb`
+//!    (Lamport stamps in the built-in causal store, one log in session and strong modes, the
+//!    linearization in etcd). So a read of `k` that returns `w'` (or nil) is stale when some
+//!    write `W` to `k` has `w' hb W hb read` (or just `W hb read` for nil): the read
+//!    should have seen `W` or something later. Stale reads are `read-your-writes` when `W` is
+//!    the reader's own earlier write, `monotonic-reads` when the reader's session had already
+//!    read `W` (or something after `w'`), else `causal-stale-read`.
+//! 4. a session's successive observations of a key (its writes and the values it read) follow
+//!    the arbitration order; a cycle of those and `hb` among one key's writes is a
+//!    `causal-order-conflict`.
+//! 5. a read of a value nobody (or only a failed op) wrote, or whose write began after the read
+//!    ended, is a `garbage-read`.
+//! 6. final reads (`"phase": "final"`) of a key on different nodes that disagree: `divergence`.
+//!
+//! Monotonic writes and writes-follow-reads have no register witness of their own: a violation
+//! shows as a stale read (rule 3), so they are decided only together with `causal-stale-read`.
+//! Sequential consistency and lost writes are not decided here (unknown, with the reason).
+
+use crate::anomaly::Anomaly;
+use crate::causal::{cycle_through, nontrivial_sccs};
+use crate::check::{Analysis, CheckError, CheckOptions, Findings};
+use history::{History, Op, Outcome};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+/// The register analysis registered in [`crate::check::analyses`].
+pub struct RegisterSessionCausal;
+
+const NONE: u32 = u32::MAX;
+/// Anomalies rendered per type; further ones are only counted (stats `register.unrendered`).
+const RENDER_LIMIT: usize = 1000;
+/// Vector clocks larger than this (ops × sessions) are not built.
+const CLOCK_BUDGET: usize = 64_000_000;
+
+const STALE_TYPES: &[&str] = &[
+    "read-your-writes",
+    "monotonic-reads",
+    "causal-stale-read",
+    "causal-order-conflict",
+];
+
+/// The rules this analysis applies, as written into the results' stats.
+const RULES: &[&str] = &[
+    "written values must be unique per key (else unknown); a read of v read the op that wrote v",
+    "causal order = (session order + reads-from)+ over ops that did not fail",
+    "the store orders each key's writes consistently with causal order, so a read returning w' is stale when a write W of the key has w' -> W -> read in causal order (nil: W -> read)",
+    "stale reads are read-your-writes (W is the session's own), monotonic-reads (the session read W, or something after w', before), else causal-stale-read",
+    "a session's successive observations of a key follow the key's write order; a cycle with causal order is a causal-order-conflict",
+    "monotonic-writes and writes-follow-reads violations show as stale reads; sequential and lost-write are not decided",
+];
+
+/// What `o` certainly read: the read's value, or a successful cas's expected value.
+/// (One of the two places that know how register values are stored in an [`Op`].)
+fn read_value(o: &Op) -> Option<&Value> {
+    match (o.f.as_str(), o.outcome) {
+        ("read", Outcome::Ok) => Some(&o.value),
+        ("cas", Outcome::Ok) => o.value.get(0),
+        _ => None,
+    }
+}
+
+/// The value `o` wrote (or tried to write).
+fn written_value(o: &Op) -> Option<&Value> {
+    match o.f.as_str() {
+        "write" => Some(&o.value),
+        "cas" => o.value.get(1),
+        _ => None,
+    }
+}
+
+fn is_register_f(f: &str) -> bool {
+    matches!(f, "read" | "write" | "cas")
+}
+
+/// The causal structure of a register history. Nodes are the ops that did not fail (reads only
+/// when ok), numbered in invocation order.
+struct RegIndex<'h> {
+    h: &'h History,
+    /// Per node: its op id.
+    op: Vec<usize>,
+    key: Vec<u32>,
+    keys: Vec<Value>,
+    sess: Vec<u32>,
+    /// 1-based position in its session.
+    pos: Vec<u32>,
+    session_nodes: Vec<Vec<u32>>,
+    /// Per node that read: `Some(writer)`, `Some(NONE)` for nil; `None` if it read nothing
+    /// attributable.
+    rf: Vec<Option<u32>>,
+    readers: Vec<Vec<u32>>,
+    /// Per (key, session): the nodes that wrote the key, in session order.
+    writes_by: HashMap<(u32, u32), Vec<u32>>,
+    /// Flat vector clocks, `sessions` per node (empty if a cycle or the budget prevented them).
+    vc: Vec<u32>,
+    sessions: usize,
+}
+
+/// What building the index found besides the index.
+struct Built<'h> {
+    ix: RegIndex<'h>,
+    garbage: Vec<Anomaly>,
+    ambiguous: Option<String>,
+    cycles: Vec<Vec<u32>>,
+    too_big: Option<String>,
+}
+
+fn show(v: &Value) -> String {
+    if v.is_null() {
+        "nil".into()
+    } else {
+        v.to_string()
+    }
+}
+
+impl<'h> RegIndex<'h> {
+    fn build(h: &'h History, initial: Option<&Value>) -> Result<Built<'h>, CheckError> {
+        let initial = initial.filter(|v| !v.is_null());
+        let mut key_ids: HashMap<String, u32> = HashMap::new();
+        let mut keys: Vec<Value> = Vec::new();
+        let mut op_key = vec![NONE; h.ops.len()];
+        // (key, value) -> every op that wrote or tried to write it.
+        let mut writers: HashMap<(u32, String), Vec<usize>> = HashMap::new();
+        let mut ambiguous = None;
+        for o in &h.ops {
+            if o.f == "cas" && o.value.as_array().is_none_or(|a| a.len() != 2) {
+                return Err(CheckError::Input {
+                    source_name: h.source.clone(),
+                    line: o.complete_line.unwrap_or(o.invoke_line),
+                    message: format!(
+                        "cas value must be [expected, new], got {}",
+                        o.value
+                    ),
+                });
+            }
+            let kv = o.key.clone().unwrap_or(Value::Null);
+            let k = *key_ids.entry(kv.to_string()).or_insert_with(|| {
+                keys.push(kv);
+                keys.len() as u32 - 1
+            });
+            op_key[o.id] = k;
+            if let Some(v) = written_value(o) {
+                if (v.is_null() || Some(v) == initial) && ambiguous.is_none() {
+                    ambiguous = Some(format!(
+                        "op {} writes {} to {}, the register's initial value, so reads of it cannot be attributed",
+                        o.index,
+                        show(v),
+                        show(&keys[k as usize])
+                    ));
+                }
+                let ws = writers.entry((k, v.to_string())).or_default();
+                ws.push(o.id);
+                if ws.len() == 2 && ambiguous.is_none() {
+                    ambiguous = Some(format!(
+                        "{} is written to {} by both op {} and op {}",
+                        show(v),
+                        show(&keys[k as usize]),
+                        h.ops[ws[0]].index,
+                        o.index
+                    ));
+                }
+            }
+        }
+        let mut node_of = vec![NONE; h.ops.len()];
+        let mut op = Vec::new();
+        for o in &h.ops {
+            let node = match o.f.as_str() {
+                "read" => o.outcome == Outcome::Ok,
+                _ => o.outcome != Outcome::Fail,
+            };
+            if node {
+                node_of[o.id] = op.len() as u32;
+                op.push(o.id);
+            }
+        }
+        let n = op.len();
+        let key: Vec<u32> = op.iter().map(|&o| op_key[o]).collect();
+        let mut garbage = Vec::new();
+        let mut rf: Vec<Option<u32>> = vec![None; n];
+        let mut readers: Vec<Vec<u32>> = vec![Vec::new(); n];
+        for (r, &oid) in op.iter().enumerate() {
+            let o = &h.ops[oid];
+            let Some(v) = read_value(o) else { continue };
+            let k = key[r];
+            if v.is_null() || Some(v) == initial {
+                rf[r] = Some(NONE);
+                continue;
+            }
+            let kname = show(&keys[k as usize]);
+            let ws = writers
+                .get(&(k, v.to_string()))
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
+            let live: Vec<usize> = ws
+                .iter()
+                .copied()
+                .filter(|&w| h.ops[w].may_have_happened() && w != oid)
+                .collect();
+            let g = |why: String| {
+                Anomaly::new("garbage-read", vec![o.index], why).with_key(keys[k as usize].clone())
+            };
+            if live.is_empty() {
+                garbage.push(match ws.iter().find(|&&w| w != oid) {
+                    Some(&w) => g(format!(
+                        "op {} read {} from {}, but the only op that wrote it, op {}, failed",
+                        o.index,
+                        show(v),
+                        kname,
+                        h.ops[w].index
+                    )),
+                    None => g(format!(
+                        "op {} read {} from {}, a value no operation wrote to {}",
+                        o.index,
+                        show(v),
+                        kname,
+                        kname
+                    )),
+                });
+                continue;
+            }
+            if live.len() > 1 {
+                continue;
+            }
+            let w = live[0];
+            let wo = &h.ops[w];
+            if o.complete_pos.is_some_and(|c| c < wo.invoke_pos) {
+                garbage.push(
+                    g(format!(
+                        "op {} read {} from {} and completed before op {}, the only op that wrote {}, was even invoked",
+                        o.index,
+                        show(v),
+                        kname,
+                        wo.index,
+                        show(v)
+                    ))
+                    .with_data("future", Value::Bool(true)),
+                );
+                continue;
+            }
+            rf[r] = Some(node_of[w]);
+            readers[node_of[w] as usize].push(r as u32);
+        }
+        // Sessions: processes, in sorted order.
+        let procs = h.processes();
+        let mut sess = vec![0u32; n];
+        let mut pos = vec![0u32; n];
+        let mut session_nodes: Vec<Vec<u32>> = vec![Vec::new(); procs.len()];
+        let mut writes_by: HashMap<(u32, u32), Vec<u32>> = HashMap::new();
+        for (i, &oid) in op.iter().enumerate() {
+            let s = procs.binary_search(&h.ops[oid].process).unwrap_or(0) as u32;
+            sess[i] = s;
+            session_nodes[s as usize].push(i as u32);
+            pos[i] = session_nodes[s as usize].len() as u32;
+            if written_value(&h.ops[oid]).is_some() {
+                writes_by.entry((key[i], s)).or_default().push(i as u32);
+            }
+        }
+        let mut ix = RegIndex {
+            h,
+            op,
+            key,
+            keys,
+            sess,
+            pos,
+            session_nodes,
+            rf,
+            readers,
+            writes_by,
+            vc: Vec::new(),
+            sessions: procs.len(),
+        };
+        let mut cycles = Vec::new();
+        let mut too_big = None;
+        if ambiguous.is_none() {
+            if n.saturating_mul(ix.sessions) > CLOCK_BUDGET {
+                too_big = Some(format!(
+                    "{n} operations in {} sessions need more than {CLOCK_BUDGET} causal clock entries; session and causal checks of this register history were skipped",
+                    ix.sessions
+                ));
+            } else {
+                cycles = ix.clocks();
+            }
+        }
+        Ok(Built {
+            ix,
+            garbage,
+            ambiguous,
+            cycles,
+            too_big,
+        })
+    }
+
+    fn preds(&self, x: u32) -> Vec<u32> {
+        let mut p = Vec::with_capacity(2);
+        if self.pos[x as usize] > 1 {
+            p.push(self.session_nodes[self.sess[x as usize] as usize][self.pos[x as usize] as usize - 2]);
+        }
+        if let Some(w) = self.rf[x as usize].filter(|&w| w != NONE) {
+            p.push(w);
+        }
+        p
+    }
+
+    fn succs(&self, x: u32) -> Vec<u32> {
+        let mut v = self.readers[x as usize].clone();
+        let (s, p) = (self.sess[x as usize] as usize, self.pos[x as usize] as usize);
+        if let Some(&next) = self.session_nodes[s].get(p) {
+            v.push(next);
+        }
+        v
+    }
+
+    /// Builds vector clocks in a topological order; returns the causal cycles (sorted SCCs)
+    /// if there is no such order (then no clocks are kept).
+    fn clocks(&mut self) -> Vec<Vec<u32>> {
+        let n = self.op.len();
+        let s = self.sessions;
+        let mut indeg: Vec<u8> = (0..n as u32).map(|x| self.preds(x).len() as u8).collect();
+        let mut q: VecDeque<u32> = (0..n as u32).filter(|&x| indeg[x as usize] == 0).collect();
+        let mut vc = vec![0u32; n * s];
+        let mut done = 0usize;
+        while let Some(x) = q.pop_front() {
+            done += 1;
+            let xi = x as usize;
+            for p in self.preds(x) {
+                let (a, b) = (p as usize * s, xi * s);
+                for j in 0..s {
+                    vc[b + j] = vc[b + j].max(vc[a + j]);
+                }
+            }
+            vc[xi * s + self.sess[xi] as usize] = self.pos[xi];
+            for y in self.succs(x) {
+                indeg[y as usize] -= 1;
+                if indeg[y as usize] == 0 {
+                    q.push_back(y);
+                }
+            }
+        }
+        if done == n {
+            self.vc = vc;
+            return Vec::new();
+        }
+        let left: Vec<u32> = (0..n as u32).filter(|&x| indeg[x as usize] > 0).collect();
+        nontrivial_sccs(&left, |x| self.preds(x))
+    }
+
+    /// `a` causally precedes `b` (strictly).
+    fn hb(&self, a: u32, b: u32) -> bool {
+        a != b
+            && self.vc[b as usize * self.sessions + self.sess[a as usize] as usize]
+                >= self.pos[a as usize]
+    }
+
+    fn index(&self, x: u32) -> u64 {
+        self.h.ops[self.op[x as usize]].index
+    }
+
+    fn process(&self, x: u32) -> u64 {
+        self.h.ops[self.op[x as usize]].process
+    }
+
+    fn val(&self, x: u32) -> String {
+        let o = &self.h.ops[self.op[x as usize]];
+        written_value(o).map(show).unwrap_or_default()
+    }
+
+    fn key_name(&self, k: u32) -> String {
+        show(&self.keys[k as usize])
+    }
+
+    fn key_value(&self, k: u32) -> Option<Value> {
+        Some(self.keys[k as usize].clone()).filter(|v| !v.is_null())
+    }
+
+    /// What `r` read, in words: "5 (written by op 12)" or "nil".
+    fn read_text(&self, r: u32) -> String {
+        match self.rf[r as usize] {
+            Some(w) if w != NONE => format!("{} (written by op {})", self.val(w), self.index(w)),
+            _ => "nil".into(),
+        }
+    }
+
+    /// A shortest causal path from `a` to `b` (a hb b), over session and reads-from edges.
+    fn path(&self, a: u32, b: u32) -> Vec<u32> {
+        let mut parent: HashMap<u32, u32> = HashMap::new();
+        let mut q = VecDeque::from([a]);
+        while let Some(x) = q.pop_front() {
+            if x == b {
+                let mut p = vec![b];
+                let mut c = b;
+                while c != a {
+                    c = parent[&c];
+                    p.push(c);
+                }
+                p.reverse();
+                return p;
+            }
+            for y in self.succs(x) {
+                if (y == b || self.hb(y, b)) && !parent.contains_key(&y) && y != a {
+                    parent.insert(y, x);
+                    q.push_back(y);
+                }
+            }
+        }
+        vec![a, b]
+    }
+
+    fn edge_text(&self, a: u32, b: u32) -> String {
+        if self.rf[b as usize] == Some(a) {
+            format!(
+                "op {} read {} of {} written by op {}",
+                self.index(b),
+                self.val(a),
+                self.key_name(self.key[b as usize]),
+                self.index(a)
+            )
+        } else {
+            format!(
+                "op {} precedes op {} in process {}",
+                self.index(a),
+                self.index(b),
+                self.process(a)
+            )
+        }
+    }
+
+    /// A causal path in words, with runs of one session's order merged.
+    fn path_text(&self, a: u32, b: u32) -> String {
+        let p = self.path(a, b);
+        let mut parts = Vec::new();
+        let mut i = 0;
+        while i + 1 < p.len() {
+            if self.rf[p[i + 1] as usize] == Some(p[i]) {
+                parts.push(self.edge_text(p[i], p[i + 1]));
+                i += 1;
+            } else {
+                let mut j = i + 1;
+                while j + 1 < p.len()
+                    && self.rf[p[j + 1] as usize] != Some(p[j])
+                    && self.sess[p[j + 1] as usize] == self.sess[p[i] as usize]
+                {
+                    j += 1;
+                }
+                parts.push(self.edge_text(p[i], p[j]));
+                i = j;
+            }
+        }
+        parts.join("; ")
+    }
+
+    fn path_ops(&self, a: u32, b: u32, out: &mut Vec<u64>) {
+        for x in self.path(a, b) {
+            out.push(self.index(x));
+        }
+    }
+}
+
+/// The latest write of `k` by session `s` at or before position `p` in it.
+fn latest_write(ix: &RegIndex, k: u32, s: u32, p: u32) -> Option<u32> {
+    let ws = ix.writes_by.get(&(k, s))?;
+    let i = ws.partition_point(|&w| ix.pos[w as usize] <= p);
+    (i > 0).then(|| ws[i - 1])
+}
+
+fn sorted_dedup(mut v: Vec<u64>) -> Vec<u64> {
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// `causal-cycle`: one anomaly per cycle of session order and reads-from.
+fn causal_cycle_cases(ix: &RegIndex, cycles: &[Vec<u32>]) -> Vec<Anomaly> {
+    cycles
+        .iter()
+        .map(|scc| {
+            let c = cycle_through(scc[0], scc, |x| ix.succs(x));
+            let text: Vec<String> = c.windows(2).map(|w| ix.edge_text(w[0], w[1])).collect();
+            Anomaly::new(
+                "causal-cycle",
+                sorted_dedup(c.iter().map(|&x| ix.index(x)).collect()),
+                format!(
+                    "session order and reads-from form a cycle, so no op in it can come first: {}",
+                    text.join("; ")
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Stale reads (rule 3), classified as read-your-writes, monotonic-reads or causal-stale-read,
+/// and the keys they were found on.
+fn stale_read_cases(ix: &RegIndex) -> (Vec<Anomaly>, BTreeSet<u32>) {
+    let mut out = Vec::new();
+    let mut bad_keys = BTreeSet::new();
+    for (s, nodes) in ix.session_nodes.iter().enumerate() {
+        // Per key: (writer, the read that returned it) not causally before another seen one.
+        let mut seen: BTreeMap<u32, Vec<(u32, u32)>> = BTreeMap::new();
+        for &r in nodes {
+            let Some(w) = ix.rf[r as usize] else { continue };
+            let k = ix.key[r as usize];
+            let kname = ix.key_name(k);
+            let wopt = (w != NONE).then_some(w);
+            let older = |x: u32| wopt.is_none_or(|w| ix.hb(w, x));
+            let front = seen.entry(k).or_default();
+            let mut found = None;
+            // read-your-writes: the session's own latest write of k before r.
+            if let Some(own) = latest_write(ix, k, s as u32, ix.pos[r as usize] - 1) {
+                if Some(own) != wopt && older(own) {
+                    let mut ops = vec![ix.index(own), ix.index(r)];
+                    let mut why = format!("op {} read {} of {} ", ix.index(r), ix.read_text(r), kname);
+                    match wopt {
+                        None => why += "after its own process wrote a value",
+                        Some(w) => {
+                            ix.path_ops(w, own, &mut ops);
+                            why += &format!(
+                                "after its own process wrote {} in op {}; but op {} precedes op {} causally: {}",
+                                ix.val(own),
+                                ix.index(own),
+                                ix.index(w),
+                                ix.index(own),
+                                ix.path_text(w, own)
+                            )
+                        }
+                    }
+                    if wopt.is_none() {
+                        why += &format!(" ({} in op {})", ix.val(own), ix.index(own));
+                    }
+                    found = Some(("read-your-writes", sorted_dedup(ops), why));
+                }
+            }
+            if found.is_none() {
+                if let Some(&(x, r0)) = front.iter().find(|&&(x, _)| Some(x) != wopt && older(x)) {
+                    let mut ops = vec![ix.index(r0), ix.index(r)];
+                    let mut why = format!(
+                        "process {} read {} of {} in op {}, then {} in op {}",
+                        ix.process(r),
+                        ix.read_text(r0),
+                        kname,
+                        ix.index(r0),
+                        ix.read_text(r),
+                        ix.index(r)
+                    );
+                    if let Some(w) = wopt {
+                        ix.path_ops(w, x, &mut ops);
+                        why += &format!(
+                            ", which is older: op {} precedes op {} causally: {}",
+                            ix.index(w),
+                            ix.index(x),
+                            ix.path_text(w, x)
+                        );
+                    }
+                    found = Some(("monotonic-reads", sorted_dedup(ops), why));
+                }
+            }
+            if found.is_none() {
+                for s2 in 0..ix.sessions as u32 {
+                    let p = ix.vc[r as usize * ix.sessions + s2 as usize];
+                    let Some(big) = latest_write(ix, k, s2, p) else { continue };
+                    if big == r || Some(big) == wopt || !older(big) {
+                        continue;
+                    }
+                    let mut ops = vec![ix.index(r)];
+                    ix.path_ops(big, r, &mut ops);
+                    let mut why = format!(
+                        "op {} read {} of {}, but op {} wrote {} to {} before it causally ({})",
+                        ix.index(r),
+                        ix.read_text(r),
+                        kname,
+                        ix.index(big),
+                        ix.val(big),
+                        kname,
+                        ix.path_text(big, r)
+                    );
+                    if let Some(w) = wopt {
+                        ix.path_ops(w, big, &mut ops);
+                        why += &format!(
+                            " and after op {} ({})",
+                            ix.index(w),
+                            ix.path_text(w, big)
+                        );
+                    }
+                    found = Some(("causal-stale-read", sorted_dedup(ops), why));
+                    break;
+                }
+            }
+            if let Some((kind, ops, why)) = found {
+                bad_keys.insert(k);
+                let mut a = Anomaly::new(kind, ops, why);
+                if let Some(kv) = ix.key_value(k) {
+                    a = a.with_key(kv);
+                }
+                out.push(a);
+            }
+            if let Some(w) = wopt {
+                if !front.iter().any(|&(x, _)| x == w || ix.hb(w, x)) {
+                    front.retain(|&(x, _)| !ix.hb(x, w));
+                    front.push((w, r));
+                }
+            }
+        }
+    }
+    (out, bad_keys)
+}
+
+/// `causal-order-conflict` (rule 4), on keys without stale reads.
+fn causal_order_conflict_cases(ix: &RegIndex, skip: &BTreeSet<u32>) -> Vec<Anomaly> {
+    // Edges between writer nodes, per key, with why.
+    let mut edges: BTreeMap<u32, BTreeMap<(u32, u32), String>> = BTreeMap::new();
+    for nodes in &ix.session_nodes {
+        let mut last: HashMap<u32, u32> = HashMap::new();
+        for &x in nodes {
+            let k = ix.key[x as usize];
+            let o = &ix.h.ops[ix.op[x as usize]];
+            let mut obs = Vec::new();
+            if let Some(w) = ix.rf[x as usize].filter(|&w| w != NONE) {
+                obs.push(w);
+            }
+            if written_value(o).is_some() {
+                obs.push(x);
+            }
+            for w in obs {
+                if let Some(&prev) = last.get(&k) {
+                    if prev != w {
+                        edges.entry(k).or_default().entry((prev, w)).or_insert_with(|| {
+                            format!(
+                                "process {} saw op {}'s {} before op {}'s {} (op {})",
+                                ix.process(x),
+                                ix.index(prev),
+                                ix.val(prev),
+                                ix.index(w),
+                                ix.val(w),
+                                ix.index(x)
+                            )
+                        });
+                    }
+                }
+                last.insert(k, w);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (k, es) in edges {
+        if skip.contains(&k) {
+            continue;
+        }
+        let mut es = es;
+        let mut nodes: BTreeSet<u32> = es.keys().flat_map(|&(a, b)| [a, b]).collect();
+        // Causal order among the key's writes: from each session's latest earlier write.
+        let writers: Vec<u32> = nodes.iter().copied().collect();
+        for &w in &writers {
+            for s in 0..ix.sessions as u32 {
+                let mut p = ix.vc[w as usize * ix.sessions + s as usize];
+                if s == ix.sess[w as usize] {
+                    p -= 1;
+                }
+                if let Some(b) = latest_write(ix, k, s, p) {
+                    nodes.insert(b);
+                    es.entry((b, w)).or_insert_with(|| {
+                        format!("op {} causally precedes op {} ({})", ix.index(b), ix.index(w), ix.path_text(b, w))
+                    });
+                }
+            }
+        }
+        let nodes: Vec<u32> = nodes.into_iter().collect();
+        let mut succ: HashMap<u32, Vec<u32>> = HashMap::new();
+        let mut pred: HashMap<u32, Vec<u32>> = HashMap::new();
+        for &(a, b) in es.keys() {
+            succ.entry(a).or_default().push(b);
+            pred.entry(b).or_default().push(a);
+        }
+        for scc in nontrivial_sccs(&nodes, |x| pred.get(&x).cloned().unwrap_or_default()) {
+            let c = cycle_through(scc[0], &scc, |x| succ.get(&x).cloned().unwrap_or_default());
+            let text: Vec<&str> = c.windows(2).map(|w| es[&(w[0], w[1])].as_str()).collect();
+            let mut a = Anomaly::new(
+                "causal-order-conflict",
+                sorted_dedup(c.iter().map(|&x| ix.index(x)).collect()),
+                format!(
+                    "no single order of the writes to {} agrees with what the sessions saw: {}",
+                    ix.key_name(k),
+                    text.join("; ")
+                ),
+            );
+            if let Some(kv) = ix.key_value(k) {
+                a = a.with_key(kv);
+            }
+            out.push(a);
+        }
+    }
+    out
+}
+
+/// `divergence` (rule 6): the last final read of a key on each node, where they disagree.
+fn divergence_cases(h: &History) -> Vec<Anomaly> {
+    let mut finals: BTreeMap<String, BTreeMap<String, &Op>> = BTreeMap::new();
+    for o in &h.ops {
+        if o.f == "read" && o.is_ok() && o.is_final() {
+            if let Some(n) = &o.node {
+                let k = o.key.clone().unwrap_or(Value::Null).to_string();
+                finals.entry(k).or_default().insert(n.clone(), o);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for per_node in finals.values() {
+        let distinct: BTreeSet<String> = per_node.values().map(|o| o.value.to_string()).collect();
+        if distinct.len() < 2 {
+            continue;
+        }
+        let text: Vec<String> = per_node
+            .iter()
+            .map(|(n, o)| format!("node {n} read {} (op {})", show(&o.value), o.index))
+            .collect();
+        let any = per_node.values().next().map(|o| o.key.clone());
+        let mut a = Anomaly::new(
+            "divergence",
+            sorted_dedup(per_node.values().map(|o| o.index).collect()),
+            format!(
+                "after healing, the final reads of {} disagree: {}",
+                any.clone().flatten().map(|k| show(&k)).unwrap_or_else(|| "the register".into()),
+                text.join(", ")
+            ),
+        );
+        if let Some(Some(k)) = any {
+            a = a.with_key(k);
+        }
+        out.push(a);
+    }
+    out
+}
+
+/// Whether `h` is a register history this analysis understands.
+pub fn is_register(h: &History) -> bool {
+    !h.ops.is_empty() && h.ops.iter().all(|o| is_register_f(&o.f))
+}
+
+impl Analysis for RegisterSessionCausal {
+    fn name(&self) -> &'static str {
+        "register-session-causal"
+    }
+    fn detects(&self) -> &'static [&'static str] {
+        &[
+            "garbage-read",
+            "read-your-writes",
+            "monotonic-reads",
+            "monotonic-writes",
+            "writes-follow-reads",
+            "causal-stale-read",
+            "causal-cycle",
+            "causal-order-conflict",
+            "divergence",
+            "lost-write",
+            "incompatible-order",
+        ]
+    }
+    fn applies(&self, h: &History) -> bool {
+        is_register(h)
+    }
+    fn run(
+        &self,
+        h: &History,
+        opts: &CheckOptions,
+        forbidden: &BTreeSet<&'static str>,
+        out: &mut Findings,
+    ) -> Result<(), CheckError> {
+        let want = |t: &str| forbidden.contains(t);
+        let built = RegIndex::build(h, opts.initial.as_ref())?;
+        let ix = &built.ix;
+        let mut unrendered = 0usize;
+        let mut add = |out: &mut Findings, xs: Vec<Anomaly>| {
+            for a in xs {
+                if !want(&a.kind) {
+                    continue;
+                }
+                if out.anomalies.get(&a.kind).map_or(0, Vec::len) >= RENDER_LIMIT {
+                    unrendered += 1;
+                } else {
+                    out.add(a);
+                }
+            }
+        };
+        add(out, built.garbage.clone());
+        if want("divergence") {
+            add(out, divergence_cases(h));
+        }
+        if want("incompatible-order") && !want("nonlinearizable") {
+            out.unknown_reasons.push(
+                "sequential consistency is not decided for register histories (it is not compositional over keys and no session-order search is implemented); the session and causal checks ran".into(),
+            );
+        }
+        if want("lost-write") {
+            out.unknown_reasons.push(
+                "lost writes cannot be told from overwritten ones in a register history; lost-write was not checked".into(),
+            );
+        }
+        if (want("monotonic-writes") || want("writes-follow-reads")) && !want("causal-stale-read") {
+            out.unknown_reasons.push(
+                "monotonic-writes and writes-follow-reads on registers are decided only together with causal consistency (their violations show as causal stale reads); expect causal".into(),
+            );
+        }
+        let session_causal = STALE_TYPES.iter().any(|t| want(t)) || want("causal-cycle");
+        if session_causal {
+            if let Some(why) = &built.ambiguous {
+                out.unknown_reasons.push(format!(
+                    "register session and causal checks need unique written values per key: {why}"
+                ));
+            } else if let Some(why) = &built.too_big {
+                out.unknown_reasons.push(why.clone());
+            } else if !built.cycles.is_empty() {
+                add(out, causal_cycle_cases(ix, &built.cycles));
+                if !want("causal-cycle") {
+                    out.unknown_reasons.push(
+                        "session order and reads-from form a cycle, so stale reads could not be judged".into(),
+                    );
+                }
+            } else {
+                let (stale, bad) = stale_read_cases(ix);
+                add(out, stale);
+                if want("causal-order-conflict") {
+                    add(out, causal_order_conflict_cases(ix, &bad));
+                }
+            }
+        }
+        let reads = ix.rf.iter().filter(|r| r.is_some()).count();
+        let writes: usize = ix.writes_by.values().map(Vec::len).sum();
+        out.stats.insert(
+            "register".into(),
+            json!({
+                "reads": reads,
+                "writes": writes,
+                "keys": ix.keys.len(),
+                "sessions": ix.sessions,
+                "unrendered": unrendered,
+                "rules": RULES,
+            }),
+        );
+        Ok(())
+    }
+}
