@@ -21,7 +21,8 @@
 //!    the arbitration order; a cycle of those and `hb` among one key's writes is a
 //!    `causal-order-conflict`.
 //! 5. a read of a value nobody (or only a failed op) wrote, or whose write began after the read
-//!    ended, is a `garbage-read`.
+//!    ended, is a `garbage-read` (the latter, a future read, still reads-from that write, so it
+//!    also shows as a `causal-cycle` when the write causally follows the read).
 //! 6. final reads (`"phase": "final"`) of a key on different nodes that disagree: `divergence`.
 //!
 //! Monotonic writes and writes-follow-reads have no register witness of their own: a violation
@@ -138,10 +139,7 @@ impl<'h> RegIndex<'h> {
                 return Err(CheckError::Input {
                     source_name: h.source.clone(),
                     line: o.complete_line.unwrap_or(o.invoke_line),
-                    message: format!(
-                        "cas value must be [expected, new], got {}",
-                        o.value
-                    ),
+                    message: format!("cas value must be [expected, new], got {}", o.value),
                 });
             }
             let kv = o.key.clone().unwrap_or(Value::Null);
@@ -246,7 +244,7 @@ impl<'h> RegIndex<'h> {
                     ))
                     .with_data("future", Value::Bool(true)),
                 );
-                continue;
+                // Still a fact about which write it saw: it closes a causal cycle.
             }
             rf[r] = Some(node_of[w]);
             readers[node_of[w] as usize].push(r as u32);
@@ -304,7 +302,10 @@ impl<'h> RegIndex<'h> {
     fn preds(&self, x: u32) -> Vec<u32> {
         let mut p = Vec::with_capacity(2);
         if self.pos[x as usize] > 1 {
-            p.push(self.session_nodes[self.sess[x as usize] as usize][self.pos[x as usize] as usize - 2]);
+            p.push(
+                self.session_nodes[self.sess[x as usize] as usize]
+                    [self.pos[x as usize] as usize - 2],
+            );
         }
         if let Some(w) = self.rf[x as usize].filter(|&w| w != NONE) {
             p.push(w);
@@ -314,7 +315,10 @@ impl<'h> RegIndex<'h> {
 
     fn succs(&self, x: u32) -> Vec<u32> {
         let mut v = self.readers[x as usize].clone();
-        let (s, p) = (self.sess[x as usize] as usize, self.pos[x as usize] as usize);
+        let (s, p) = (
+            self.sess[x as usize] as usize,
+            self.pos[x as usize] as usize,
+        );
         if let Some(&next) = self.session_nodes[s].get(p) {
             v.push(next);
         }
@@ -518,7 +522,8 @@ fn stale_read_cases(ix: &RegIndex) -> (Vec<Anomaly>, BTreeSet<u32>) {
             if let Some(own) = latest_write(ix, k, s as u32, ix.pos[r as usize] - 1) {
                 if Some(own) != wopt && older(own) {
                     let mut ops = vec![ix.index(own), ix.index(r)];
-                    let mut why = format!("op {} read {} of {} ", ix.index(r), ix.read_text(r), kname);
+                    let mut why =
+                        format!("op {} read {} of {} ", ix.index(r), ix.read_text(r), kname);
                     match wopt {
                         None => why += "after its own process wrote a value",
                         Some(w) => {
@@ -566,7 +571,9 @@ fn stale_read_cases(ix: &RegIndex) -> (Vec<Anomaly>, BTreeSet<u32>) {
             if found.is_none() {
                 for s2 in 0..ix.sessions as u32 {
                     let p = ix.vc[r as usize * ix.sessions + s2 as usize];
-                    let Some(big) = latest_write(ix, k, s2, p) else { continue };
+                    let Some(big) = latest_write(ix, k, s2, p) else {
+                        continue;
+                    };
                     if big == r || Some(big) == wopt || !older(big) {
                         continue;
                     }
@@ -584,11 +591,7 @@ fn stale_read_cases(ix: &RegIndex) -> (Vec<Anomaly>, BTreeSet<u32>) {
                     );
                     if let Some(w) = wopt {
                         ix.path_ops(w, big, &mut ops);
-                        why += &format!(
-                            " and after op {} ({})",
-                            ix.index(w),
-                            ix.path_text(w, big)
-                        );
+                        why += &format!(" and after op {} ({})", ix.index(w), ix.path_text(w, big));
                     }
                     found = Some(("causal-stale-read", sorted_dedup(ops), why));
                     break;
@@ -632,17 +635,21 @@ fn causal_order_conflict_cases(ix: &RegIndex, skip: &BTreeSet<u32>) -> Vec<Anoma
             for w in obs {
                 if let Some(&prev) = last.get(&k) {
                     if prev != w {
-                        edges.entry(k).or_default().entry((prev, w)).or_insert_with(|| {
-                            format!(
-                                "process {} saw op {}'s {} before op {}'s {} (op {})",
-                                ix.process(x),
-                                ix.index(prev),
-                                ix.val(prev),
-                                ix.index(w),
-                                ix.val(w),
-                                ix.index(x)
-                            )
-                        });
+                        edges
+                            .entry(k)
+                            .or_default()
+                            .entry((prev, w))
+                            .or_insert_with(|| {
+                                format!(
+                                    "process {} saw op {}'s {} before op {}'s {} (op {})",
+                                    ix.process(x),
+                                    ix.index(prev),
+                                    ix.val(prev),
+                                    ix.index(w),
+                                    ix.val(w),
+                                    ix.index(x)
+                                )
+                            });
                     }
                 }
                 last.insert(k, w);
@@ -667,7 +674,12 @@ fn causal_order_conflict_cases(ix: &RegIndex, skip: &BTreeSet<u32>) -> Vec<Anoma
                 if let Some(b) = latest_write(ix, k, s, p) {
                     nodes.insert(b);
                     es.entry((b, w)).or_insert_with(|| {
-                        format!("op {} causally precedes op {} ({})", ix.index(b), ix.index(w), ix.path_text(b, w))
+                        format!(
+                            "op {} causally precedes op {} ({})",
+                            ix.index(b),
+                            ix.index(w),
+                            ix.path_text(b, w)
+                        )
                     });
                 }
             }
@@ -727,7 +739,10 @@ fn divergence_cases(h: &History) -> Vec<Anomaly> {
             sorted_dedup(per_node.values().map(|o| o.index).collect()),
             format!(
                 "after healing, the final reads of {} disagree: {}",
-                any.clone().flatten().map(|k| show(&k)).unwrap_or_else(|| "the register".into()),
+                any.clone()
+                    .flatten()
+                    .map(|k| show(&k))
+                    .unwrap_or_else(|| "the register".into()),
                 text.join(", ")
             ),
         );
@@ -845,5 +860,435 @@ impl Analysis for RegisterSessionCausal {
             }),
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Histories in a tiny notation: `;`-separated ops `P F KEY VALUE [fail|info|final@NODE]`,
+    //! each invoked and completed before the next (`r` read, `w` write, `cas` with `[e,n]`,
+    //! `nil` for null). An op's index is its invocation's position: the n-th op has index 2n.
+    use super::*;
+    use crate::check::{check, CheckOptions};
+    use crate::result::Verdict;
+    use history::{Event, EventType, Process};
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    fn ev(p: u64, typ: EventType, f: &str, key: &str, v: Value) -> Event {
+        let mut e = Event::new(Process::Client(p), typ, f, v);
+        e.key = Some(Value::from(key));
+        e
+    }
+
+    fn hist(spec: &str) -> History {
+        let mut events = Vec::new();
+        for op in spec.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            let t: Vec<&str> = op.split_whitespace().collect();
+            let p: u64 = t[0].parse().unwrap();
+            let f = match t[1] {
+                "r" => "read",
+                "w" => "write",
+                f => f,
+            };
+            let v: Value = if t[3] == "nil" {
+                Value::Null
+            } else {
+                serde_json::from_str(t[3]).unwrap()
+            };
+            let inv = if f == "read" { Value::Null } else { v.clone() };
+            let mut i = ev(p, EventType::Invoke, f, t[2], inv);
+            let (typ, mut c) = match t.get(4).copied() {
+                Some("fail") => (EventType::Fail, ev(p, EventType::Fail, f, t[2], v)),
+                Some("info") => (EventType::Info, ev(p, EventType::Info, f, t[2], v)),
+                _ => (EventType::Ok, ev(p, EventType::Ok, f, t[2], v)),
+            };
+            if let Some(n) = t.get(4).and_then(|s| s.strip_prefix("final@")) {
+                i.phase = Some("final".into());
+                c.phase = Some("final".into());
+                c.node = Some(n.into());
+            }
+            c.typ = typ;
+            events.push(i);
+            events.push(c);
+        }
+        for (n, e) in events.iter_mut().enumerate() {
+            e.line = n + 1;
+        }
+        History::from_events("t", events).unwrap()
+    }
+
+    fn expect(models: &[&str]) -> CheckOptions {
+        CheckOptions {
+            expect: models.iter().map(|m| m.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn causal(spec: &str) -> crate::CheckResult {
+        check(&hist(spec), &expect(&["causal"])).unwrap()
+    }
+
+    /// The single anomaly type and its ops, or panics with the result.
+    fn only(r: &crate::CheckResult) -> (&'static str, Anomaly) {
+        assert_eq!(r.valid, Verdict::Invalid, "{r:?}");
+        assert_eq!(r.anomalies.len(), 1, "{:?}", r.anomalies);
+        let (k, v) = r.anomalies.iter().next().unwrap();
+        assert_eq!(v.len(), 1, "{v:?}");
+        (k.clone().leak(), v[0].clone())
+    }
+
+    fn valid(r: &crate::CheckResult) {
+        assert_eq!(r.valid, Verdict::Valid, "{r:?}");
+        assert!(r
+            .stats
+            .get("analyses")
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("register-session-causal")));
+    }
+
+    #[test]
+    fn read_your_writes() {
+        let r = causal("0 w x 1; 0 w x 2; 0 r x 1");
+        let (k, a) = only(&r);
+        assert_eq!(k, "read-your-writes");
+        assert_eq!(a.ops, vec![0, 2, 4]);
+        assert_eq!(
+            a.explanation,
+            "op 4 read 1 (written by op 0) of \"x\" after its own process wrote 2 in op 2; but op 0 precedes op 2 causally: op 0 precedes op 2 in process 0"
+        );
+        let (k, a) = only(&causal("0 w x 1; 0 r x nil"));
+        assert_eq!((k, a.ops.clone()), ("read-your-writes", vec![0, 2]));
+        // Nearest valid: the latest own write, or a concurrent write of another process.
+        valid(&causal("0 w x 1; 0 w x 2; 0 r x 2"));
+        valid(&causal("0 w x 1; 1 w x 2; 0 r x 2"));
+        // Only the session's guarantee asked for: still found.
+        let r = check(
+            &hist("0 w x 1; 0 w x 2; 0 r x 1"),
+            &expect(&["read-your-writes"]),
+        )
+        .unwrap();
+        assert_eq!(r.anomaly_types, vec!["read-your-writes"]);
+    }
+
+    #[test]
+    fn monotonic_reads() {
+        let r = causal("1 w x 1; 1 w x 2; 0 r x 2; 0 r x 1");
+        let (k, a) = only(&r);
+        assert_eq!(k, "monotonic-reads");
+        assert_eq!(a.ops, vec![0, 2, 4, 6]);
+        assert!(a.explanation.starts_with("process 0 read 2 (written by op 2) of \"x\" in op 4, then 1 (written by op 0) in op 6, which is older"), "{}", a.explanation);
+        let (k, a) = only(&causal("1 w x 1; 0 r x 1; 0 r x nil"));
+        assert_eq!((k, a.ops.clone()), ("monotonic-reads", vec![2, 4]));
+        // Nearest valid: the two writes are concurrent, so either order may be the final one.
+        valid(&causal("1 w x 1; 2 w x 2; 0 r x 2; 0 r x 1"));
+        valid(&causal("1 w x 1; 1 w x 2; 0 r x 1; 0 r x 2"));
+        let r = check(
+            &hist("1 w x 1; 1 w x 2; 0 r x 2; 0 r x 1"),
+            &expect(&["session"]),
+        )
+        .unwrap();
+        assert_eq!(r.anomaly_types, vec!["monotonic-reads"]);
+    }
+
+    #[test]
+    fn causal_stale_read_through_another_key() {
+        // 1 sees x=2 and then writes y=3; 2 sees y=3, so x=1 (older than 2) is stale for it.
+        let spec = "0 w x 1; 0 w x 2; 1 r x 2; 1 w y 3; 2 r y 3; 2 r x 1";
+        let (k, a) = only(&causal(spec));
+        assert_eq!(k, "causal-stale-read");
+        assert_eq!(a.ops, vec![0, 2, 4, 6, 8, 10]);
+        assert_eq!(
+            a.explanation,
+            "op 10 read 1 (written by op 0) of \"x\", but op 2 wrote 2 to \"x\" before it causally (op 4 read 2 of \"x\" written by op 2; op 4 precedes op 6 in process 1; op 8 read 3 of \"y\" written by op 6; op 8 precedes op 10 in process 2) and after op 0 (op 0 precedes op 2 in process 0)"
+        );
+        // Read-your-writes and monotonic reads (the session store's promise) do not forbid
+        // it; the `session` alias includes writes-follow-reads, which is decided only with
+        // causal.
+        valid(
+            &check(
+                &hist(spec),
+                &expect(&["read-your-writes", "monotonic-reads"]),
+            )
+            .unwrap(),
+        );
+        assert_eq!(
+            check(&hist(spec), &expect(&["session"])).unwrap().valid,
+            Verdict::Unknown
+        );
+        valid(&causal(
+            "0 w x 1; 0 w x 2; 1 r x 2; 1 w y 3; 2 r y 3; 2 r x 2",
+        ));
+        // A cas reads what it expects: same staleness.
+        let (k, _) = only(&causal(
+            "0 w x 1; 0 w x 2; 1 r x 2; 1 w y 3; 2 r y 3; 2 cas x [1,4]",
+        ));
+        assert_eq!(k, "causal-stale-read");
+    }
+
+    #[test]
+    fn causal_order_conflict() {
+        let spec = "0 w x 1; 1 w x 2; 2 r x 1; 2 r x 2; 3 r x 2; 3 r x 1";
+        let (k, a) = only(&causal(spec));
+        assert_eq!(k, "causal-order-conflict");
+        assert_eq!(a.ops, vec![0, 2]);
+        assert!(
+            a.explanation
+                .contains("process 2 saw op 0's 1 before op 2's 2"),
+            "{}",
+            a.explanation
+        );
+        assert!(
+            a.explanation
+                .contains("process 3 saw op 2's 2 before op 0's 1"),
+            "{}",
+            a.explanation
+        );
+        valid(&causal(
+            "0 w x 1; 1 w x 2; 2 r x 1; 2 r x 2; 3 r x 1; 3 r x 2",
+        ));
+    }
+
+    #[test]
+    fn garbage_reads() {
+        let (k, a) = only(&causal("0 r x 9"));
+        assert_eq!(k, "garbage-read");
+        assert_eq!(
+            a.explanation,
+            "op 0 read 9 from \"x\", a value no operation wrote to \"x\""
+        );
+        let (k, a) = only(&causal("0 w x 9 fail; 1 r x 9"));
+        assert_eq!((k, a.ops.clone()), ("garbage-read", vec![2]));
+        assert!(a.explanation.contains("failed"));
+        let (k, a) = only(&causal("1 r x 5; 0 w x 5"));
+        assert_eq!((k, a.ops.clone()), ("garbage-read", vec![0]));
+        assert!(a.explanation.contains("before op 2"), "{}", a.explanation);
+        valid(&causal("0 w x 9 info; 1 r x 9"));
+        valid(&causal("0 w x 9; 1 r x 9"));
+    }
+
+    #[test]
+    fn causal_cycle_through_a_future_read() {
+        // Process 0 reads x=2 before process 1 wrote it, and 1 wrote it after reading 0's y.
+        let r = causal("0 r x 2; 0 w y 1; 1 r y 1; 1 w x 2");
+        assert_eq!(r.valid, Verdict::Invalid);
+        assert_eq!(r.anomaly_types, vec!["causal-cycle", "garbage-read"]);
+        let c = &r.anomalies["causal-cycle"][0];
+        assert_eq!(c.ops, vec![0, 2, 4, 6]);
+        assert!(
+            c.explanation
+                .contains("op 0 read 2 of \"x\" written by op 6"),
+            "{}",
+            c.explanation
+        );
+    }
+
+    #[test]
+    fn divergence_of_final_reads() {
+        let spec = "0 w x 1; 1 w x 2; 2 r x 1 final@1; 3 r x 2 final@2";
+        let r = check(&hist(spec), &expect(&["convergent"])).unwrap();
+        let (k, a) = only(&r);
+        assert_eq!(k, "divergence");
+        assert_eq!(a.ops, vec![4, 6]);
+        assert_eq!(
+            a.explanation,
+            "after healing, the final reads of \"x\" disagree: node 1 read 1 (op 4), node 2 read 2 (op 6)"
+        );
+        valid(
+            &check(
+                &hist("0 w x 1; 1 w x 2; 2 r x 2 final@1; 3 r x 2 final@2"),
+                &expect(&["convergent"]),
+            )
+            .unwrap(),
+        );
+    }
+
+    #[test]
+    fn repeated_values_make_causal_unknown_never_valid() {
+        let r = causal("0 w x 1; 1 w x 1; 2 r x 1");
+        assert_eq!(r.valid, Verdict::Unknown);
+        assert!(
+            r.unknown_reasons[0].contains("unique written values"),
+            "{r:?}"
+        );
+        // A value nobody wrote is garbage even so.
+        let r = causal("0 w x 1; 1 w x 1; 2 r x 7");
+        assert_eq!(r.anomaly_types, vec!["garbage-read"]);
+    }
+
+    #[test]
+    fn what_is_not_decided_says_so() {
+        let h = hist("0 w x 1; 1 r x 1");
+        for (model, why) in [
+            ("sequential", "sequential consistency"),
+            ("eventual", "lost writes"),
+            ("monotonic-writes", "expect causal"),
+            ("writes-follow-reads", "expect causal"),
+        ] {
+            let r = check(&h, &expect(&[model])).unwrap();
+            assert_eq!(r.valid, Verdict::Unknown, "{model}: {r:?}");
+            assert!(
+                r.unknown_reasons.iter().any(|u| u.contains(why)),
+                "{model}: {r:?}"
+            );
+        }
+        // Linearizable decides sequential (and everything under it) on its own.
+        valid(&check(&h, &expect(&["linearizable"])).unwrap());
+    }
+
+    #[test]
+    fn malformed_cas_is_an_input_error_with_its_line() {
+        let e = check(&hist("0 w x 1; 0 cas x 3"), &expect(&["causal"])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "t:4: invalid operation: cas value must be [expected, new], got 3"
+        );
+    }
+
+    /// A linearizable register store under concurrency: each op takes effect at one step
+    /// between its invocation and completion; some crash (info) before or after taking effect.
+    fn linearizable_history(seed: u64, ops: usize) -> History {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let keys = ["a", "b", "c"];
+        let mut store: HashMap<&str, Value> = HashMap::new();
+        let mut written: Vec<(usize, u64)> = Vec::new();
+        let mut next_value = 1u64;
+        // Per worker: process id and stage (0 idle, 1 invoked, 2 applied) with its op.
+        let mut workers: Vec<(u64, u8, String, usize, Value)> = (0..5)
+            .map(|p| (p, 0, String::new(), 0, Value::Null))
+            .collect();
+        let mut next_process = 5u64;
+        let mut events = Vec::new();
+        let mut invoked = 0;
+        while invoked < ops || workers.iter().any(|w| w.1 != 0) {
+            let w = &mut workers[rng.random_range(0..5)];
+            match w.1 {
+                0 if invoked < ops => {
+                    invoked += 1;
+                    let k = rng.random_range(0..keys.len());
+                    let (f, v) = match rng.random_range(0..10) {
+                        0..=4 => ("read", Value::Null),
+                        5..=7 => {
+                            next_value += 1;
+                            ("write", Value::from(next_value - 1))
+                        }
+                        _ => {
+                            let cur = store.get(keys[k]).cloned().unwrap_or(Value::Null);
+                            let e = if rng.random_bool(0.5) || written.is_empty() {
+                                cur
+                            } else {
+                                let (wk, wv) = written[rng.random_range(0..written.len())];
+                                if wk == k {
+                                    Value::from(wv)
+                                } else {
+                                    cur
+                                }
+                            };
+                            next_value += 1;
+                            ("cas", json!([e, next_value - 1]))
+                        }
+                    };
+                    if let Some(n) = v.as_u64().or_else(|| v.get(1).and_then(Value::as_u64)) {
+                        written.push((k, n));
+                    }
+                    events.push(ev(w.0, EventType::Invoke, f, keys[k], v.clone()));
+                    *w = (w.0, 1, f.to_string(), k, v);
+                }
+                0 => {}
+                1 => {
+                    if rng.random_bool(0.03) {
+                        events.push(ev(w.0, EventType::Info, &w.2, keys[w.3], w.4.clone()));
+                        w.0 = next_process;
+                        next_process += 1;
+                        w.1 = 0;
+                        continue;
+                    }
+                    let k = keys[w.3];
+                    let cur = store.get(k).cloned().unwrap_or(Value::Null);
+                    match w.2.as_str() {
+                        "read" => w.4 = cur,
+                        "write" => {
+                            store.insert(k, w.4.clone());
+                        }
+                        _ => {
+                            if w.4[0] == cur {
+                                store.insert(k, w.4[1].clone());
+                            } else {
+                                w.2 = "cas-fail".into();
+                            }
+                        }
+                    }
+                    w.1 = 2;
+                }
+                _ => {
+                    let (typ, f) = match w.2.as_str() {
+                        "cas-fail" => (EventType::Fail, "cas"),
+                        f => (
+                            if rng.random_bool(0.02) {
+                                EventType::Info
+                            } else {
+                                EventType::Ok
+                            },
+                            f,
+                        ),
+                    };
+                    events.push(ev(w.0, typ, f, keys[w.3], w.4.clone()));
+                    if typ == EventType::Info {
+                        w.0 = next_process;
+                        next_process += 1;
+                    }
+                    w.1 = 0;
+                }
+            }
+        }
+        for (n, e) in events.iter_mut().enumerate() {
+            e.line = n + 1;
+        }
+        History::from_events("sim", events).unwrap()
+    }
+
+    #[test]
+    fn simulated_linearizable_histories_pass_every_model() {
+        for seed in 0..40 {
+            let h = linearizable_history(seed, 400);
+            let r = check(&h, &expect(&["causal", "session", "linearizable"])).unwrap();
+            assert_eq!(r.valid, Verdict::Valid, "seed {seed}: {r:?}");
+            let reg = &r.stats["register"];
+            assert!(reg["reads"].as_u64().unwrap() > 100, "seed {seed}: {reg}");
+        }
+    }
+
+    #[test]
+    fn simulated_history_with_a_stale_read_injected_is_caught() {
+        let mut caught = 0;
+        for seed in 0..20 {
+            let h = linearizable_history(seed, 300);
+            // A read by a process that earlier wrote the key (ok) and later reads another
+            // value: make it return nil instead, a read-your-writes violation.
+            let Some(target) = h.ops.iter().position(|o| {
+                o.f == "read"
+                    && o.is_ok()
+                    && !o.value.is_null()
+                    && h.ops.iter().any(|w| {
+                        w.f == "write"
+                            && w.is_ok()
+                            && w.process == o.process
+                            && w.key == o.key
+                            && w.id < o.id
+                    })
+            }) else {
+                continue;
+            };
+            let mut h = h;
+            h.ops[target].value = Value::Null;
+            let r = check(&h, &expect(&["causal"])).unwrap();
+            assert_eq!(r.valid, Verdict::Invalid, "seed {seed}");
+            let ryw = &r.anomalies["read-your-writes"];
+            assert!(ryw.iter().any(|a| a.ops.contains(&h.ops[target].index)));
+            caught += 1;
+        }
+        assert!(caught > 10, "{caught}");
     }
 }
