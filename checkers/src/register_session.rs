@@ -439,32 +439,39 @@ impl<'h> RegIndex<'h> {
         }
     }
 
-    /// A causal path in words, with runs of one session's order merged.
-    fn path_text(&self, a: u32, b: u32) -> String {
+    /// A shortest causal path from `a` to `b` with each run of one session's order merged
+    /// into one step (its first and last op).
+    fn steps(&self, a: u32, b: u32) -> Vec<u32> {
         let p = self.path(a, b);
-        let mut parts = Vec::new();
+        let mut out = vec![p[0]];
         let mut i = 0;
         while i + 1 < p.len() {
-            if self.rf[p[i + 1] as usize] == Some(p[i]) {
-                parts.push(self.edge_text(p[i], p[i + 1]));
-                i += 1;
-            } else {
-                let mut j = i + 1;
+            let mut j = i + 1;
+            if self.rf[p[j] as usize] != Some(p[i]) {
                 while j + 1 < p.len()
                     && self.rf[p[j + 1] as usize] != Some(p[j])
                     && self.sess[p[j + 1] as usize] == self.sess[p[i] as usize]
                 {
                     j += 1;
                 }
-                parts.push(self.edge_text(p[i], p[j]));
-                i = j;
             }
+            out.push(p[j]);
+            i = j;
         }
-        parts.join("; ")
+        out
+    }
+
+    /// A causal path in words, with runs of one session's order merged.
+    fn path_text(&self, a: u32, b: u32) -> String {
+        let p = self.steps(a, b);
+        p.windows(2)
+            .map(|w| self.edge_text(w[0], w[1]))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     fn path_ops(&self, a: u32, b: u32, out: &mut Vec<u64>) {
-        for x in self.path(a, b) {
+        for x in self.steps(a, b) {
             out.push(self.index(x));
         }
     }
