@@ -509,110 +509,82 @@ fn causal_cycle_cases(ix: &RegIndex, cycles: &[Vec<u32>]) -> Vec<Anomaly> {
         .collect()
 }
 
-/// Stale reads (rule 3), classified as read-your-writes, monotonic-reads or causal-stale-read,
-/// and the keys they were found on.
-fn stale_read_cases(ix: &RegIndex) -> (Vec<Anomaly>, BTreeSet<u32>) {
+/// Why a read is stale (rule 3), as data: the read, the write it returned (`None`: nil) and
+/// the newer write it should have seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stale {
+    /// `newer` is the session's own latest earlier write of the key.
+    OwnWrite {
+        read: u32,
+        got: Option<u32>,
+        newer: u32,
+    },
+    /// The session's earlier read `earlier` returned `newer`.
+    EarlierRead {
+        read: u32,
+        got: Option<u32>,
+        earlier: u32,
+        newer: u32,
+    },
+    /// `newer` causally precedes the read through other sessions or keys.
+    Causal {
+        read: u32,
+        got: Option<u32>,
+        newer: u32,
+    },
+}
+
+impl Stale {
+    fn kind(self) -> &'static str {
+        match self {
+            Stale::OwnWrite { .. } => "read-your-writes",
+            Stale::EarlierRead { .. } => "monotonic-reads",
+            Stale::Causal { .. } => "causal-stale-read",
+        }
+    }
+}
+
+/// Finds the stale reads (rule 3), each classified once: read-your-writes before
+/// monotonic-reads before causal-stale-read.
+fn stale_reads(ix: &RegIndex) -> Vec<Stale> {
     let mut out = Vec::new();
-    let mut bad_keys = BTreeSet::new();
     for (s, nodes) in ix.session_nodes.iter().enumerate() {
         // Per key: (writer, the read that returned it) not causally before another seen one.
         let mut seen: BTreeMap<u32, Vec<(u32, u32)>> = BTreeMap::new();
         for &r in nodes {
             let Some(w) = ix.rf[r as usize] else { continue };
             let k = ix.key[r as usize];
-            let kname = ix.key_name(k);
-            let wopt = (w != NONE).then_some(w);
-            let older = |x: u32| wopt.is_none_or(|w| ix.hb(w, x));
+            let got = (w != NONE).then_some(w);
+            let older = |x: u32| Some(x) != got && got.is_none_or(|w| ix.hb(w, x));
             let front = seen.entry(k).or_default();
-            let mut found = None;
-            // read-your-writes: the session's own latest write of k before r.
-            if let Some(own) = latest_write(ix, k, s as u32, ix.pos[r as usize] - 1) {
-                if Some(own) != wopt && older(own) {
-                    let mut ops = vec![ix.index(own), ix.index(r)];
-                    let mut why =
-                        format!("op {} read {} of {} ", ix.index(r), ix.read_text(r), kname);
-                    match wopt {
-                        None => why += "after its own process wrote a value",
-                        Some(w) => {
-                            ix.path_ops(w, own, &mut ops);
-                            why += &format!(
-                                "after its own process wrote {} in op {}; but op {} precedes op {} causally: {}",
-                                ix.val(own),
-                                ix.index(own),
-                                ix.index(w),
-                                ix.index(own),
-                                ix.path_text(w, own)
-                            )
-                        }
-                    }
-                    if wopt.is_none() {
-                        why += &format!(" ({} in op {})", ix.val(own), ix.index(own));
-                    }
-                    found = Some(("read-your-writes", sorted_dedup(ops), why));
-                }
-            }
-            if found.is_none() {
-                if let Some(&(x, r0)) = front.iter().find(|&&(x, _)| Some(x) != wopt && older(x)) {
-                    let mut ops = vec![ix.index(r0), ix.index(r)];
-                    let mut why = format!(
-                        "process {} read {} of {} in op {}, then {} in op {}",
-                        ix.process(r),
-                        ix.read_text(r0),
-                        kname,
-                        ix.index(r0),
-                        ix.read_text(r),
-                        ix.index(r)
-                    );
-                    if let Some(w) = wopt {
-                        ix.path_ops(w, x, &mut ops);
-                        why += &format!(
-                            ", which is older: op {} precedes op {} causally: {}",
-                            ix.index(w),
-                            ix.index(x),
-                            ix.path_text(w, x)
-                        );
-                    }
-                    found = Some(("monotonic-reads", sorted_dedup(ops), why));
-                }
-            }
-            if found.is_none() {
-                for s2 in 0..ix.sessions as u32 {
-                    let p = ix.vc[r as usize * ix.sessions + s2 as usize];
-                    let Some(big) = latest_write(ix, k, s2, p) else {
-                        continue;
-                    };
-                    if big == r || Some(big) == wopt || !older(big) {
-                        continue;
-                    }
-                    let mut ops = vec![ix.index(r)];
-                    ix.path_ops(big, r, &mut ops);
-                    let mut why = format!(
-                        "op {} read {} of {}, but op {} wrote {} to {} before it causally ({})",
-                        ix.index(r),
-                        ix.read_text(r),
-                        kname,
-                        ix.index(big),
-                        ix.val(big),
-                        kname,
-                        ix.path_text(big, r)
-                    );
-                    if let Some(w) = wopt {
-                        ix.path_ops(w, big, &mut ops);
-                        why += &format!(" and after op {} ({})", ix.index(w), ix.path_text(w, big));
-                    }
-                    found = Some(("causal-stale-read", sorted_dedup(ops), why));
-                    break;
-                }
-            }
-            if let Some((kind, ops, why)) = found {
-                bad_keys.insert(k);
-                let mut a = Anomaly::new(kind, ops, why);
-                if let Some(kv) = ix.key_value(k) {
-                    a = a.with_key(kv);
-                }
-                out.push(a);
-            }
-            if let Some(w) = wopt {
+            let own = latest_write(ix, k, s as u32, ix.pos[r as usize] - 1).filter(|&x| older(x));
+            let found = if let Some(newer) = own {
+                Some(Stale::OwnWrite {
+                    read: r,
+                    got,
+                    newer,
+                })
+            } else if let Some(&(newer, earlier)) = front.iter().find(|&&(x, _)| older(x)) {
+                Some(Stale::EarlierRead {
+                    read: r,
+                    got,
+                    earlier,
+                    newer,
+                })
+            } else {
+                (0..ix.sessions as u32)
+                    .filter_map(|s2| {
+                        latest_write(ix, k, s2, ix.vc[r as usize * ix.sessions + s2 as usize])
+                    })
+                    .find(|&x| x != r && older(x))
+                    .map(|newer| Stale::Causal {
+                        read: r,
+                        got,
+                        newer,
+                    })
+            };
+            out.extend(found);
+            if let Some(w) = got {
                 if !front.iter().any(|&(x, _)| x == w || ix.hb(w, x)) {
                     front.retain(|&(x, _)| !ix.hb(x, w));
                     front.push((w, r));
@@ -620,7 +592,84 @@ fn stale_read_cases(ix: &RegIndex) -> (Vec<Anomaly>, BTreeSet<u32>) {
             }
         }
     }
-    (out, bad_keys)
+    out
+}
+
+/// Renders a stale read as an anomaly with its witness.
+fn render_stale(ix: &RegIndex, st: Stale) -> Anomaly {
+    let (read, got, newer) = match st {
+        Stale::OwnWrite { read, got, newer }
+        | Stale::EarlierRead {
+            read, got, newer, ..
+        }
+        | Stale::Causal { read, got, newer } => (read, got, newer),
+    };
+    let k = ix.key[read as usize];
+    let kname = ix.key_name(k);
+    let mut ops = vec![ix.index(read)];
+    let mut why = match st {
+        Stale::OwnWrite { .. } => {
+            ops.push(ix.index(newer));
+            format!(
+                "op {} read {} of {} after its own process wrote {} in op {}",
+                ix.index(read),
+                ix.read_text(read),
+                kname,
+                ix.val(newer),
+                ix.index(newer)
+            )
+        }
+        Stale::EarlierRead { earlier, .. } => {
+            ops.push(ix.index(earlier));
+            format!(
+                "process {} read {} of {} in op {}, then {} in op {}",
+                ix.process(read),
+                ix.read_text(earlier),
+                kname,
+                ix.index(earlier),
+                ix.read_text(read),
+                ix.index(read)
+            )
+        }
+        Stale::Causal { .. } => {
+            ix.path_ops(newer, read, &mut ops);
+            format!(
+                "op {} read {} of {}, but op {} wrote {} to {} before it causally ({})",
+                ix.index(read),
+                ix.read_text(read),
+                kname,
+                ix.index(newer),
+                ix.val(newer),
+                kname,
+                ix.path_text(newer, read)
+            )
+        }
+    };
+    if let Some(w) = got {
+        ix.path_ops(w, newer, &mut ops);
+        why += &match st {
+            Stale::Causal { .. } => {
+                format!(" and after op {} ({})", ix.index(w), ix.path_text(w, newer))
+            }
+            Stale::OwnWrite { .. } => format!(
+                "; but op {} precedes op {} causally: {}",
+                ix.index(w),
+                ix.index(newer),
+                ix.path_text(w, newer)
+            ),
+            Stale::EarlierRead { .. } => format!(
+                ", which is older: op {} precedes op {} causally: {}",
+                ix.index(w),
+                ix.index(newer),
+                ix.path_text(w, newer)
+            ),
+        };
+    }
+    let mut a = Anomaly::new(st.kind(), sorted_dedup(ops), why);
+    if let Some(kv) = ix.key_value(k) {
+        a = a.with_key(kv);
+    }
+    a
 }
 
 /// `causal-order-conflict` (rule 4), on keys without stale reads.
@@ -799,21 +848,25 @@ impl Analysis for RegisterSessionCausal {
         let built = RegIndex::build(h, opts.initial.as_ref())?;
         let ix = &built.ix;
         let mut unrendered = 0usize;
-        let mut add = |out: &mut Findings, xs: Vec<Anomaly>| {
+        // Adds the anomalies of forbidden types, up to RENDER_LIMIT per type; returns how
+        // many were left out.
+        let add = |out: &mut Findings, xs: Vec<Anomaly>| {
+            let mut left = 0;
             for a in xs {
                 if !want(&a.kind) {
                     continue;
                 }
                 if out.anomalies.get(&a.kind).map_or(0, Vec::len) >= RENDER_LIMIT {
-                    unrendered += 1;
+                    left += 1;
                 } else {
                     out.add(a);
                 }
             }
+            left
         };
-        add(out, built.garbage.clone());
+        unrendered += add(out, built.garbage.clone());
         if want("divergence") {
-            add(out, divergence_cases(h));
+            unrendered += add(out, divergence_cases(h));
         }
         if want("incompatible-order") && !want("nonlinearizable") {
             out.unknown_reasons.push(
@@ -839,17 +892,35 @@ impl Analysis for RegisterSessionCausal {
             } else if let Some(why) = &built.too_big {
                 out.unknown_reasons.push(why.clone());
             } else if !built.cycles.is_empty() {
-                add(out, causal_cycle_cases(ix, &built.cycles));
+                unrendered += add(out, causal_cycle_cases(ix, &built.cycles));
                 if !want("causal-cycle") {
                     out.unknown_reasons.push(
                         "session order and reads-from form a cycle, so stale reads could not be judged".into(),
                     );
                 }
             } else {
-                let (stale, bad) = stale_read_cases(ix);
-                add(out, stale);
+                let stale = stale_reads(ix);
+                let bad: BTreeSet<u32> = stale
+                    .iter()
+                    .map(|st| match *st {
+                        Stale::OwnWrite { read, .. }
+                        | Stale::EarlierRead { read, .. }
+                        | Stale::Causal { read, .. } => ix.key[read as usize],
+                    })
+                    .collect();
+                // Rendering walks causal paths: render the first RENDER_LIMIT of each type.
+                for st in stale {
+                    if !want(st.kind()) {
+                        continue;
+                    }
+                    if out.anomalies.get(st.kind()).map_or(0, Vec::len) >= RENDER_LIMIT {
+                        unrendered += 1;
+                    } else {
+                        out.add(render_stale(ix, st));
+                    }
+                }
                 if want("causal-order-conflict") {
-                    add(out, causal_order_conflict_cases(ix, &bad));
+                    unrendered += add(out, causal_order_conflict_cases(ix, &bad));
                 }
             }
         }
@@ -1152,6 +1223,121 @@ mod tests {
             e.to_string(),
             "t:4: invalid operation: cas value must be [expected, new], got 3"
         );
+    }
+
+    #[test]
+    fn stale_reads_match_a_brute_force_oracle() {
+        // Random small histories (reads return nil or any value already written to the key);
+        // the oracle closes session order + reads-from by Floyd-Warshall and flags every read
+        // with a write W of its key such that got -> W -> read (nil: W -> read).
+        let mut rng = ChaCha8Rng::seed_from_u64(99);
+        let mut flagged_total = 0;
+        for round in 0..300 {
+            let mut spec = Vec::new();
+            let mut ops: Vec<(u64, bool, usize, Option<u64>)> = Vec::new(); // process, write?, key, value
+            let mut written: Vec<Vec<u64>> = vec![Vec::new(); 2];
+            let mut next = 1u64;
+            for _ in 0..12 {
+                let p = rng.random_range(0..3u64);
+                let k = rng.random_range(0..2usize);
+                let key = ["x", "y"][k];
+                if rng.random_bool(0.4) {
+                    spec.push(format!("{p} w {key} {next}"));
+                    written[k].push(next);
+                    ops.push((p, true, k, Some(next)));
+                    next += 1;
+                } else {
+                    let ws = &written[k];
+                    let v = (!ws.is_empty() && rng.random_bool(0.8))
+                        .then(|| ws[rng.random_range(0..ws.len())]);
+                    spec.push(format!(
+                        "{p} r {key} {}",
+                        v.map_or("nil".to_string(), |v| v.to_string())
+                    ));
+                    ops.push((p, false, k, v));
+                }
+            }
+            let n = ops.len();
+            let mut hb = vec![vec![false; n]; n];
+            for i in 0..n {
+                for j in i + 1..n {
+                    if ops[i].0 == ops[j].0 {
+                        hb[i][j] = true;
+                    }
+                    if ops[i].1 && !ops[j].1 && ops[i].2 == ops[j].2 && ops[i].3 == ops[j].3 {
+                        hb[i][j] = true;
+                    }
+                }
+            }
+            for m in 0..n {
+                for i in 0..n {
+                    for j in 0..n {
+                        if hb[i][m] && hb[m][j] {
+                            hb[i][j] = true;
+                        }
+                    }
+                }
+            }
+            let writer = |k: usize, v: u64| {
+                (0..n).find(|&i| ops[i].1 && ops[i].2 == k && ops[i].3 == Some(v))
+            };
+            let mut expected = BTreeSet::new();
+            for r in (0..n).filter(|&r| !ops[r].1) {
+                let got = ops[r].3.and_then(|v| writer(ops[r].2, v));
+                let stale = (0..n).any(|w| {
+                    ops[w].1
+                        && ops[w].2 == ops[r].2
+                        && Some(w) != got
+                        && hb[w][r]
+                        && got.is_none_or(|g| hb[g][w])
+                });
+                if stale {
+                    expected.insert(2 * r as u64);
+                }
+            }
+            let res = causal(&spec.join("; "));
+            let mut found = BTreeSet::new();
+            for t in ["read-your-writes", "monotonic-reads", "causal-stale-read"] {
+                for a in res.anomalies.get(t).into_iter().flatten() {
+                    assert!(
+                        a.explanation.starts_with("op ") || a.explanation.starts_with("process ")
+                    );
+                    // The stale read is the op the explanation is about: the last one read.
+                    let read = a
+                        .ops
+                        .iter()
+                        .copied()
+                        .filter(|&o| !ops[(o / 2) as usize].1)
+                        .max()
+                        .unwrap();
+                    found.insert(read);
+                }
+            }
+            assert_eq!(
+                found,
+                expected,
+                "round {round}: {}\n{res:?}",
+                spec.join("; ")
+            );
+            if expected.is_empty() {
+                assert!(
+                    res.valid == Verdict::Valid
+                        || res.anomaly_types == vec!["causal-order-conflict".to_string()],
+                    "round {round}: {res:?}"
+                );
+            }
+            flagged_total += expected.len();
+        }
+        assert!(flagged_total > 50, "{flagged_total}");
+    }
+
+    #[test]
+    fn many_violations_are_counted_beyond_the_rendered_ones() {
+        let mut spec = vec!["0 w x 1".to_string(), "0 w x 2".to_string()];
+        spec.extend((0..RENDER_LIMIT + 5).map(|_| "0 r x 1".to_string()));
+        let r = causal(&spec.join("; "));
+        assert_eq!(r.anomalies["read-your-writes"].len(), RENDER_LIMIT);
+        assert_eq!(r.stats["register"]["unrendered"], 5);
     }
 
     /// A linearizable register store under concurrency: each op takes effect at one step
