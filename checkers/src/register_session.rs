@@ -810,6 +810,37 @@ fn divergence_cases(h: &History) -> Vec<Anomaly> {
     out
 }
 
+/// Why divergence could not be judged everywhere: no final reads at all, or keys with
+/// acknowledged writes that no final read covers.
+fn unjudged_divergence(h: &History) -> Option<String> {
+    let key = |o: &Op| o.key.clone().unwrap_or(Value::Null).to_string();
+    let finals: BTreeSet<String> = h
+        .ops
+        .iter()
+        .filter(|o| o.f == "read" && o.is_ok() && o.is_final() && o.node.is_some())
+        .map(key)
+        .collect();
+    if finals.is_empty() {
+        return Some("the history has no completed final reads (\"phase\": \"final\", with a node), so divergence could not be judged".into());
+    }
+    let missing: BTreeSet<String> = h
+        .ops
+        .iter()
+        .filter(|o| o.is_ok() && written_value(o).is_some())
+        .map(key)
+        .filter(|k| !finals.contains(k))
+        .collect();
+    (!missing.is_empty()).then(|| {
+        let shown: Vec<&str> = missing.iter().take(5).map(String::as_str).collect();
+        format!(
+            "{} keys with acknowledged writes have no final read ({}{}), so whether their replicas diverged could not be judged",
+            missing.len(),
+            shown.join(", "),
+            if missing.len() > 5 { ", ..." } else { "" }
+        )
+    })
+}
+
 /// Whether `h` is a register history this analysis understands.
 pub fn is_register(h: &History) -> bool {
     !h.ops.is_empty() && h.ops.iter().all(|o| is_register_f(&o.f))
@@ -867,6 +898,7 @@ impl Analysis for RegisterSessionCausal {
         unrendered += add(out, built.garbage.clone());
         if want("divergence") {
             unrendered += add(out, divergence_cases(h));
+            out.unknown_reasons.extend(unjudged_divergence(h));
         }
         if want("incompatible-order") && !want("nonlinearizable") {
             out.unknown_reasons.push(
@@ -1181,6 +1213,15 @@ mod tests {
             )
             .unwrap(),
         );
+        // Without final reads of a written key, convergence is not judged: unknown.
+        for spec in [
+            "0 w x 1; 1 r x 1",
+            "0 w x 1; 0 w y 2; 2 r x 1 final@1; 3 r x 1 final@2",
+        ] {
+            let r = check(&hist(spec), &expect(&["convergent"])).unwrap();
+            assert_eq!(r.valid, Verdict::Unknown, "{spec}: {r:?}");
+            assert!(r.unknown_reasons[0].contains("final read"), "{r:?}");
+        }
     }
 
     #[test]
