@@ -118,6 +118,38 @@ fn builtin_eventual_passes_what_it_promises() {
 }
 
 #[test]
+fn builtin_eventual_register_under_clock_skew_is_caught_breaking_causal() {
+    // Eventual mode orders register writes by (skewable) wall clocks: a process's write can
+    // lose to a write it had already read, which it does not promise not to do. The register
+    // checker must say so with its witness, not pass it.
+    let store = tempfile::tempdir().unwrap();
+    let (code, v, _, err) = run(
+        store.path(),
+        &[
+            "--mode",
+            "eventual",
+            "--workload",
+            "register",
+            "--expect",
+            "causal",
+            "--nemesis",
+            "clock",
+            "--nemesis-interval",
+            "0.3",
+        ],
+    );
+    assert_eq!(code, 1, "{v}\n{err}");
+    let stale: Vec<&Value> = ["read-your-writes", "monotonic-reads", "causal-stale-read"]
+        .iter()
+        .filter_map(|t| v["anomalies"][t].as_array())
+        .flatten()
+        .collect();
+    assert!(!stale.is_empty(), "{v}");
+    let e = stale[0]["explanation"].as_str().unwrap();
+    assert!(e.contains("written by op") && e.contains("causally"), "{e}");
+}
+
+#[test]
 fn builtin_strong_set_and_counter_pass_their_checkers() {
     let store = tempfile::tempdir().unwrap();
     for workload in ["set", "counter"] {
