@@ -672,14 +672,27 @@ fn render_stale(ix: &RegIndex, st: Stale) -> Anomaly {
     a
 }
 
+/// Why one write of a key must be ordered before another (rule 4).
+#[derive(Debug, Clone, Copy)]
+enum Before {
+    /// Session observation: op `first` saw the earlier write, then op `by` the later one.
+    Saw { first: u32, by: u32 },
+    /// Causal order.
+    Causal,
+}
+
 /// `causal-order-conflict` (rule 4), on keys without stale reads.
 fn causal_order_conflict_cases(ix: &RegIndex, skip: &BTreeSet<u32>) -> Vec<Anomaly> {
     // Edges between writer nodes, per key, with why.
-    let mut edges: BTreeMap<u32, BTreeMap<(u32, u32), String>> = BTreeMap::new();
+    let mut edges: BTreeMap<u32, BTreeMap<(u32, u32), Before>> = BTreeMap::new();
     for nodes in &ix.session_nodes {
-        let mut last: HashMap<u32, u32> = HashMap::new();
+        // Per key: the last write observed and the op that observed it.
+        let mut last: HashMap<u32, (u32, u32)> = HashMap::new();
         for &x in nodes {
             let k = ix.key[x as usize];
+            if skip.contains(&k) {
+                continue;
+            }
             let o = &ix.h.ops[ix.op[x as usize]];
             let mut obs = Vec::new();
             if let Some(w) = ix.rf[x as usize].filter(|&w| w != NONE) {
@@ -689,54 +702,36 @@ fn causal_order_conflict_cases(ix: &RegIndex, skip: &BTreeSet<u32>) -> Vec<Anoma
                 obs.push(x);
             }
             for w in obs {
-                if let Some(&prev) = last.get(&k) {
+                if let Some(&(prev, first)) = last.get(&k) {
                     if prev != w {
                         edges
                             .entry(k)
                             .or_default()
                             .entry((prev, w))
-                            .or_insert_with(|| {
-                                format!(
-                                    "process {} saw op {}'s {} before op {}'s {} (op {})",
-                                    ix.process(x),
-                                    ix.index(prev),
-                                    ix.val(prev),
-                                    ix.index(w),
-                                    ix.val(w),
-                                    ix.index(x)
-                                )
-                            });
+                            .or_insert(Before::Saw { first, by: x });
                     }
                 }
-                last.insert(k, w);
+                last.insert(k, (w, x));
             }
         }
     }
     let mut out = Vec::new();
-    for (k, es) in edges {
-        if skip.contains(&k) {
-            continue;
-        }
-        let mut es = es;
+    for (k, mut es) in edges {
         let mut nodes: BTreeSet<u32> = es.keys().flat_map(|&(a, b)| [a, b]).collect();
-        // Causal order among the key's writes: from each session's latest earlier write.
-        let writers: Vec<u32> = nodes.iter().copied().collect();
-        for &w in &writers {
+        // Causal order among the key's writes: from each session's latest write before each
+        // write involved, until no new write is involved.
+        let mut todo: Vec<u32> = nodes.iter().copied().collect();
+        while let Some(w) = todo.pop() {
             for s in 0..ix.sessions as u32 {
                 let mut p = ix.vc[w as usize * ix.sessions + s as usize];
                 if s == ix.sess[w as usize] {
                     p -= 1;
                 }
                 if let Some(b) = latest_write(ix, k, s, p) {
-                    nodes.insert(b);
-                    es.entry((b, w)).or_insert_with(|| {
-                        format!(
-                            "op {} causally precedes op {} ({})",
-                            ix.index(b),
-                            ix.index(w),
-                            ix.path_text(b, w)
-                        )
-                    });
+                    if nodes.insert(b) {
+                        todo.push(b);
+                    }
+                    es.entry((b, w)).or_insert(Before::Causal);
                 }
             }
         }
@@ -749,10 +744,42 @@ fn causal_order_conflict_cases(ix: &RegIndex, skip: &BTreeSet<u32>) -> Vec<Anoma
         }
         for scc in nontrivial_sccs(&nodes, |x| pred.get(&x).cloned().unwrap_or_default()) {
             let c = cycle_through(scc[0], &scc, |x| succ.get(&x).cloned().unwrap_or_default());
-            let text: Vec<&str> = c.windows(2).map(|w| es[&(w[0], w[1])].as_str()).collect();
+            let mut ops = Vec::new();
+            let text: Vec<String> = c
+                .windows(2)
+                .map(|w| match es[&(w[0], w[1])] {
+                    Before::Saw { first, by } => {
+                        ops.extend([
+                            ix.index(w[0]),
+                            ix.index(w[1]),
+                            ix.index(first),
+                            ix.index(by),
+                        ]);
+                        format!(
+                            "process {} saw op {}'s {} (in op {}) before op {}'s {} (in op {})",
+                            ix.process(by),
+                            ix.index(w[0]),
+                            ix.val(w[0]),
+                            ix.index(first),
+                            ix.index(w[1]),
+                            ix.val(w[1]),
+                            ix.index(by)
+                        )
+                    }
+                    Before::Causal => {
+                        ix.path_ops(w[0], w[1], &mut ops);
+                        format!(
+                            "op {} causally precedes op {} ({})",
+                            ix.index(w[0]),
+                            ix.index(w[1]),
+                            ix.path_text(w[0], w[1])
+                        )
+                    }
+                })
+                .collect();
             let mut a = Anomaly::new(
                 "causal-order-conflict",
-                sorted_dedup(c.iter().map(|&x| ix.index(x)).collect()),
+                sorted_dedup(ops),
                 format!(
                     "no single order of the writes to {} agrees with what the sessions saw: {}",
                     ix.key_name(k),
@@ -1143,16 +1170,17 @@ mod tests {
         let spec = "0 w x 1; 1 w x 2; 2 r x 1; 2 r x 2; 3 r x 2; 3 r x 1";
         let (k, a) = only(&causal(spec));
         assert_eq!(k, "causal-order-conflict");
-        assert_eq!(a.ops, vec![0, 2]);
-        assert!(
-            a.explanation
-                .contains("process 2 saw op 0's 1 before op 2's 2"),
-            "{}",
-            a.explanation
+        assert_eq!(a.ops, vec![0, 2, 4, 6, 8, 10]);
+        assert_eq!(
+            a.explanation,
+            "no single order of the writes to \"x\" agrees with what the sessions saw: process 2 saw op 0's 1 (in op 4) before op 2's 2 (in op 6); process 3 saw op 2's 2 (in op 8) before op 0's 1 (in op 10)"
         );
+        // A session's own write is an observation too.
+        let (k, a) = only(&causal("1 w x 2; 2 r x 2; 3 w x 3; 2 r x 3; 3 r x 2"));
+        assert_eq!(k, "causal-order-conflict", "{a:?}");
         assert!(
             a.explanation
-                .contains("process 3 saw op 2's 2 before op 0's 1"),
+                .contains("process 3 saw op 4's 3 (in op 4) before op 0's 2 (in op 8)"),
             "{}",
             a.explanation
         );
