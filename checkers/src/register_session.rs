@@ -943,44 +943,55 @@ impl Analysis for RegisterSessionCausal {
             );
         }
         let session_causal = STALE_TYPES.iter().any(|t| want(t)) || want("causal-cycle");
+        // When linearizability is expected, its search decides every model it implies: these
+        // checks then only add witnesses, and what they cannot judge is no reason for unknown.
+        let mut cannot_judge = |why: String| {
+            if !want("nonlinearizable") {
+                out.unknown_reasons.push(why);
+            }
+        };
+        let mut judged = false;
         if session_causal {
             if let Some(why) = &built.ambiguous {
-                out.unknown_reasons.push(format!(
+                cannot_judge(format!(
                     "register session and causal checks need unique written values per key: {why}"
                 ));
             } else if let Some(why) = &built.too_big {
-                out.unknown_reasons.push(why.clone());
-            } else if !built.cycles.is_empty() {
-                unrendered += add(out, causal_cycle_cases(ix, &built.cycles));
-                if !want("causal-cycle") {
-                    out.unknown_reasons.push(
-                        "session order and reads-from form a cycle, so stale reads could not be judged".into(),
-                    );
-                }
+                cannot_judge(why.clone());
+            } else if !built.cycles.is_empty() && !want("causal-cycle") {
+                cannot_judge(
+                    "session order and reads-from form a cycle, so stale reads could not be judged"
+                        .into(),
+                );
             } else {
-                let stale = stale_reads(ix);
-                let bad: BTreeSet<u32> = stale
-                    .iter()
-                    .map(|st| match *st {
-                        Stale::OwnWrite { read, .. }
-                        | Stale::EarlierRead { read, .. }
-                        | Stale::Causal { read, .. } => ix.key[read as usize],
-                    })
-                    .collect();
-                // Rendering walks causal paths: render the first RENDER_LIMIT of each type.
-                for st in stale {
-                    if !want(st.kind()) {
-                        continue;
-                    }
-                    if out.anomalies.get(st.kind()).map_or(0, Vec::len) >= RENDER_LIMIT {
-                        unrendered += 1;
-                    } else {
-                        out.add(render_stale(ix, st));
-                    }
+                judged = true;
+            }
+        }
+        if judged && !built.cycles.is_empty() {
+            unrendered += add(out, causal_cycle_cases(ix, &built.cycles));
+        } else if judged {
+            let stale = stale_reads(ix);
+            let bad: BTreeSet<u32> = stale
+                .iter()
+                .map(|st| match *st {
+                    Stale::OwnWrite { read, .. }
+                    | Stale::EarlierRead { read, .. }
+                    | Stale::Causal { read, .. } => ix.key[read as usize],
+                })
+                .collect();
+            // Rendering walks causal paths: render the first RENDER_LIMIT of each type.
+            for st in stale {
+                if !want(st.kind()) {
+                    continue;
                 }
-                if want("causal-order-conflict") {
-                    unrendered += add(out, causal_order_conflict_cases(ix, &bad));
+                if out.anomalies.get(st.kind()).map_or(0, Vec::len) >= RENDER_LIMIT {
+                    unrendered += 1;
+                } else {
+                    out.add(render_stale(ix, st));
                 }
+            }
+            if want("causal-order-conflict") {
+                unrendered += add(out, causal_order_conflict_cases(ix, &bad));
             }
         }
         let reads = ix.rf.iter().filter(|r| r.is_some()).count();
@@ -1260,6 +1271,13 @@ mod tests {
             r.unknown_reasons[0].contains("unique written values"),
             "{r:?}"
         );
+        // When linearizability is expected its search decides: repeated values are fine.
+        let r = check(
+            &hist("0 w x 1; 1 w x 1; 2 r x 1"),
+            &expect(&["linearizable"]),
+        )
+        .unwrap();
+        assert_eq!(r.valid, Verdict::Valid, "{r:?}");
         // A value nobody wrote is garbage even so.
         let r = causal("0 w x 1; 1 w x 1; 2 r x 7");
         assert_eq!(r.anomaly_types, vec!["garbage-read"]);
