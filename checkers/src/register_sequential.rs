@@ -6,9 +6,12 @@
 //! The search is Wing-Gong's without real-time constraints: a state is how far each process has
 //! got plus the register's value; an op that does not change the value and can run now (a read
 //! of the current value, a cas that fails) is always taken first, which loses no solution.
-//! `info` writes and cas may take effect at any point of the order, or never; failed and
-//! indeterminate reads say nothing and are skipped. Visited states are remembered; a search
-//! that exceeds its state budget is `unknown`.
+//! `info` writes and cas may take effect at any point of the order, or never (always, when they
+//! are the only writer of a value someone read); failed and indeterminate reads say nothing and
+//! are skipped. Moves that write a value some process waits for, then ops that completed
+//! earlier, are tried first; a state whose next op needs a value whose only writer is already
+//! placed is abandoned. Visited states are remembered; a search that exceeds its state budget
+//! is `unknown`.
 
 use crate::anomaly::Anomaly;
 use history::{History, Op, Outcome};
