@@ -399,6 +399,9 @@ impl<'h> RegIndex<'h> {
 
     /// A shortest causal path from `a` to `b` (a hb b), over session and reads-from edges.
     fn path(&self, a: u32, b: u32) -> Vec<u32> {
+        // 0-1 BFS: steps along a session cost nothing, reads-from hops cost one, so the path
+        // (with session runs merged) has as few hops between processes as possible.
+        let mut dist: HashMap<u32, u32> = HashMap::from([(a, 0)]);
         let mut parent: HashMap<u32, u32> = HashMap::new();
         let mut q = VecDeque::from([a]);
         while let Some(x) = q.pop_front() {
@@ -412,10 +415,28 @@ impl<'h> RegIndex<'h> {
                 p.reverse();
                 return p;
             }
-            for y in self.succs(x) {
-                if (y == b || self.hb(y, b)) && !parent.contains_key(&y) && y != a {
+            let d = dist[&x];
+            let (s, pos) = (
+                self.sess[x as usize] as usize,
+                self.pos[x as usize] as usize,
+            );
+            let next = self.session_nodes[s].get(pos).copied();
+            let steps = next
+                .map(|y| (y, 0))
+                .into_iter()
+                .chain(self.readers[x as usize].iter().map(|&y| (y, 1)));
+            for (y, cost) in steps {
+                if y != b && !self.hb(y, b) {
+                    continue;
+                }
+                if dist.get(&y).is_none_or(|&dy| d + cost < dy) {
+                    dist.insert(y, d + cost);
                     parent.insert(y, x);
-                    q.push_back(y);
+                    if cost == 0 {
+                        q.push_front(y);
+                    } else {
+                        q.push_back(y);
+                    }
                 }
             }
         }
@@ -423,7 +444,7 @@ impl<'h> RegIndex<'h> {
     }
 
     fn edge_text(&self, a: u32, b: u32) -> String {
-        if self.rf[b as usize] == Some(a) {
+        if self.rf[b as usize] == Some(a) && self.sess[a as usize] != self.sess[b as usize] {
             format!(
                 "op {} read {} of {} written by op {}",
                 self.index(b),
@@ -441,22 +462,16 @@ impl<'h> RegIndex<'h> {
         }
     }
 
-    /// A shortest causal path from `a` to `b` with each run of one session's order merged
-    /// into one step (its first and last op).
+    /// A shortest causal path from `a` to `b` shortened to one step per process visited (from
+    /// an op to the last op of the same process on the path: session order).
     fn steps(&self, a: u32, b: u32) -> Vec<u32> {
         let p = self.path(a, b);
         let mut out = vec![p[0]];
         let mut i = 0;
         while i + 1 < p.len() {
-            let mut j = i + 1;
-            if self.rf[p[j] as usize] != Some(p[i]) {
-                while j + 1 < p.len()
-                    && self.rf[p[j + 1] as usize] != Some(p[j])
-                    && self.sess[p[j + 1] as usize] == self.sess[p[i] as usize]
-                {
-                    j += 1;
-                }
-            }
+            // Jump to the last op of p[i]'s process on the path: p[i] precedes it there.
+            let same = |j: &usize| self.sess[p[*j] as usize] == self.sess[p[i] as usize];
+            let j = (i + 1..p.len()).rev().find(same).unwrap_or(i + 1);
             out.push(p[j]);
             i = j;
         }
