@@ -275,7 +275,7 @@ impl<'a, 'h> CausalIndex<'a, 'h> {
 
 /// Nontrivial SCCs of the subgraph induced by `nodes` (edges: pred -> node), each sorted,
 /// in order of their smallest member.
-fn nontrivial_sccs(nodes: &[u32], preds: impl Fn(u32) -> Vec<u32>) -> Vec<Vec<u32>> {
+pub(crate) fn nontrivial_sccs(nodes: &[u32], preds: impl Fn(u32) -> Vec<u32>) -> Vec<Vec<u32>> {
     if nodes.is_empty() {
         return Vec::new();
     }
@@ -306,7 +306,7 @@ fn nontrivial_sccs(nodes: &[u32], preds: impl Fn(u32) -> Vec<u32>) -> Vec<Vec<u3
 
 /// The shortest cycle through `start` inside `scc`, by BFS over successors (`succ`), as a
 /// node list starting and ending with `start`.
-fn cycle_through(start: u32, scc: &[u32], succ: impl Fn(u32) -> Vec<u32>) -> Vec<u32> {
+pub(crate) fn cycle_through(start: u32, scc: &[u32], succ: impl Fn(u32) -> Vec<u32>) -> Vec<u32> {
     let inside: HashSet<u32> = scc.iter().copied().collect();
     let mut parent: IntMap<u32, u32> = IntMap::default();
     let mut q = VecDeque::from([start]);

@@ -99,6 +99,7 @@ pub fn analyses() -> Vec<&'static dyn Analysis> {
     vec![
         &crate::weak_models::SessionCausal,
         &crate::weak_models::Convergence,
+        &crate::register_session::RegisterSessionCausal,
         &crate::linear::Linearizability,
         &crate::isolation::Isolation,
         &crate::set::SetAnalysis,

@@ -16,6 +16,8 @@ pub mod counter;
 pub mod isolation;
 pub mod linear;
 pub mod models;
+pub mod register_sequential;
+pub mod register_session;
 pub mod result;
 pub mod session;
 pub mod set;

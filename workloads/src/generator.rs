@@ -9,7 +9,7 @@
 use crate::op::Invocation;
 use history::sim::SplitMix64;
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Operations a worker performs before moving to the next group of keys.
 pub const ROTATE: u64 = 64;
@@ -106,6 +106,8 @@ pub struct Generator {
     /// Unique values handed out so far.
     values: u64,
     keys: BTreeSet<u64>,
+    /// Register workload: the value this worker last wrote (or cas'ed in) per key.
+    last_written: BTreeMap<u64, u64>,
 }
 
 impl Generator {
@@ -120,6 +122,7 @@ impl Generator {
             n: 0,
             values: 0,
             keys: BTreeSet::new(),
+            last_written: BTreeMap::new(),
         }
     }
 
@@ -138,15 +141,23 @@ impl Generator {
     pub fn next_op(&mut self) -> Invocation {
         let op = match self.workload {
             Workload::Register => {
-                let k = Value::from(self.key(REGISTER_KEYS));
-                match self.rng.below(10) {
-                    0..=4 => Invocation::new("read", Some(k), Value::Null),
-                    5..=7 => Invocation::new("write", Some(k), Value::from(self.rng.below(5))),
-                    _ => Invocation::new(
-                        "cas",
-                        Some(k),
-                        json!([self.rng.below(5), self.rng.below(5)]),
-                    ),
+                // Written values are unique across the run, so the session and causal
+                // checkers can tell which write a read saw. A cas expects the value this
+                // worker last wrote to the key (it succeeds unless someone overwrote it).
+                let key = self.key(REGISTER_KEYS);
+                let k = Value::from(key);
+                match (self.rng.below(10), self.last_written.get(&key).copied()) {
+                    (0..=4, _) => Invocation::new("read", Some(k), Value::Null),
+                    (8..=9, Some(expected)) => {
+                        let v = self.unique();
+                        self.last_written.insert(key, v);
+                        Invocation::new("cas", Some(k), json!([expected, v]))
+                    }
+                    _ => {
+                        let v = self.unique();
+                        self.last_written.insert(key, v);
+                        Invocation::new("write", Some(k), Value::from(v))
+                    }
                 }
             }
             Workload::ListAppend | Workload::RwRegister => {
@@ -246,6 +257,27 @@ mod tests {
             }
         }
         assert!(seen.len() > 500);
+    }
+
+    #[test]
+    fn register_values_are_unique_and_some_ops_are_cas() {
+        let mut seen = BTreeSet::new();
+        let mut cas = 0;
+        for worker in 0..4 {
+            for op in ops(Workload::Register, 5, worker, 500) {
+                let v = match op.f.as_str() {
+                    "write" => op.value.clone(),
+                    "cas" => {
+                        cas += 1;
+                        op.value[1].clone()
+                    }
+                    _ => continue,
+                };
+                assert!(seen.insert(v.as_u64().unwrap()), "duplicate {v}");
+            }
+        }
+        assert!(seen.len() > 500, "{}", seen.len());
+        assert!(cas > 100, "{cas}");
     }
 
     #[test]
