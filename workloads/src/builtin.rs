@@ -65,9 +65,6 @@ impl Target for BuiltinTarget {
     fn node_names(&self) -> Vec<String> {
         self.nodes.iter().map(|n| n.0.clone()).collect()
     }
-    fn supports(&self, _w: Workload) -> Result<(), TargetError> {
-        Ok(())
-    }
     fn client(&self, worker: usize) -> Box<dyn Client> {
         self.make(worker, false)
     }

@@ -38,8 +38,11 @@ pub trait Target: Send + Sync {
     fn nodes(&self) -> usize;
     /// Node names, in node order (as they appear in the history's `node` field).
     fn node_names(&self) -> Vec<String>;
-    /// Whether this target can run `w`.
-    fn supports(&self, w: Workload) -> Result<(), TargetError>;
+    /// Whether this target can run `w`. The built-in store and etcd run every workload;
+    /// a target that cannot (a future one) says why here, before any node starts.
+    fn supports(&self, _w: Workload) -> Result<(), TargetError> {
+        Ok(())
+    }
     /// The client of worker `worker`; it stays with node `worker % nodes()` where the target's
     /// guarantees depend on it.
     fn client(&self, worker: usize) -> Box<dyn Client>;

@@ -107,9 +107,6 @@ impl Target for EtcdTarget {
     fn node_names(&self) -> Vec<String> {
         self.endpoints.iter().map(|e| e.0.clone()).collect()
     }
-    fn supports(&self, _w: Workload) -> Result<(), TargetError> {
-        Ok(())
-    }
     fn client(&self, worker: usize) -> Box<dyn Client> {
         self.make(worker, false)
     }
