@@ -28,6 +28,15 @@ fn main() -> ExitCode {
             };
         }
     };
+    if !matches!(cli.command, cli::Command::Run(_) | cli::Command::Node(_)) {
+        // Like other Unix filters, `check`, `bench` and `cleanup` end quietly when their reader
+        // goes away (`| head`) instead of panicking on the write. `run` and `node` keep Rust's
+        // default (SIGPIPE ignored): a closed pipe must never kill a run before it heals.
+        // SAFETY: setting a signal disposition before any thread is started.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     init_tracing(cli.verbose);
     match run(cli) {
         Ok(code) => ExitCode::from(code),

@@ -209,17 +209,20 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
     report::write_out_dir(&run_dir, &result)
         .with_context(|| format!("writing results to {}", run_dir.display()))?;
     log.line(format!("verdict: {}", result.valid.as_str()));
+    // The run has healed and stopped everything by now; a reader that went away (`| head`)
+    // must not turn the verdict into a panic, so write without println!'s panic.
+    let mut text = String::new();
     if args.json {
         let mut v: Value = serde_json::from_str(&report::json_line(&name, &result))?;
         if let Value::Object(m) = &mut v {
             m.insert("run_dir".into(), Value::from(run_dir.display().to_string()));
             m.insert("seed".into(), Value::from(cfg.seed));
         }
-        println!("{v}");
+        text.push_str(&format!("{v}\n"));
     } else {
-        print!("{}", report::summary(&name, &result, false));
-        println!(
-            "  ops:      {} ok, {} fail, {} info ({:.0} ops/s){}",
+        text.push_str(&report::summary(&name, &result, false));
+        text.push_str(&format!(
+            "  ops:      {} ok, {} fail, {} info ({:.0} ops/s){}\n",
             driven.ok,
             driven.fail,
             driven.info,
@@ -229,9 +232,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
             } else {
                 ""
             }
-        );
-        println!("  seed:     {}", cfg.seed);
-        println!("  results:  {}", run_dir.display());
+        ));
+        text.push_str(&format!("  seed:     {}\n", cfg.seed));
+        text.push_str(&format!("  results:  {}\n", run_dir.display()));
+    }
+    {
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
     }
     Ok(exit::of_verdict(result.valid))
 }

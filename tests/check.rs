@@ -53,3 +53,37 @@ fn missing_file_is_an_error() {
     assert_eq!(code, 4);
     assert!(err.contains("/nonexistent/history.jsonl"), "{err}");
 }
+
+#[test]
+fn a_reader_that_goes_away_is_not_a_panic() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    // Enough output that the pipe fills after the reader closed it.
+    let mut files = Vec::new();
+    for i in 0..200 {
+        files.push(write(
+            dir.path(),
+            &format!("h{i}.jsonl"),
+            "{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":1}\n{\"process\":0,\"type\":\"ok\",\"f\":\"write\",\"value\":1}\n",
+        ));
+    }
+    let mut child = Command::new(crate::util::bin())
+        .arg("check")
+        .arg("--json")
+        .args(&files)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader goes away at once
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    child.wait().unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+}
