@@ -93,28 +93,20 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         ));
         std::fs::write(&path, history::jsonl::to_string(&list_append(&cfg)))
             .with_context(|| format!("writing {}", path.display()))?;
-        let mut best: Option<Value> = None;
-        for _ in 0..args.repeat.max(1) {
-            let out = std::process::Command::new(&exe)
-                .args(["bench", "causal", "--measure"])
-                .arg(&path)
-                .output()
-                .context("running the measuring child")?;
-            if !out.status.success() {
+        let best = best_of_children(
+            &exe,
+            &["bench", "causal", "--measure"],
+            &path,
+            args.repeat,
+            n,
+        );
+        let best = match best {
+            Ok(v) => Some(v),
+            Err(e) => {
                 let _ = std::fs::remove_file(&path);
-                bail!(
-                    "measuring {n} transactions failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
+                return Err(e);
             }
-            let v: Value = serde_json::from_slice(&out.stdout).context("child output")?;
-            let total = |v: &Value| {
-                v["parse_s"].as_f64().unwrap_or(0.0) + v["check_s"].as_f64().unwrap_or(0.0)
-            };
-            if best.as_ref().is_none_or(|b| total(&v) < total(b)) {
-                best = Some(v);
-            }
-        }
+        };
         if !args.keep {
             let _ = std::fs::remove_file(&path);
         }
@@ -155,6 +147,38 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
 /// Loads FILE, checks it against `models` and prints one JSON object: parse and check times
 /// (wall and CPU), the verdict, the resident size once loaded, and the peaks (VmHWM) of the
 /// whole process and of the check alone. Shared with `bench isolation`.
+/// Runs `exe ARGS FILE` (a `--measure` child) `repeat` times and keeps the run with the
+/// least parse + check time; a child per run keeps each peak memory figure its own.
+pub(crate) fn best_of_children(
+    exe: &std::path::Path,
+    args: &[&str],
+    file: &std::path::Path,
+    repeat: usize,
+    n: usize,
+) -> anyhow::Result<Value> {
+    let total =
+        |v: &Value| v["parse_s"].as_f64().unwrap_or(0.0) + v["check_s"].as_f64().unwrap_or(0.0);
+    let mut best: Option<Value> = None;
+    for _ in 0..repeat.max(1) {
+        let out = std::process::Command::new(exe)
+            .args(args)
+            .arg(file)
+            .output()
+            .context("running the measuring child")?;
+        if !out.status.success() {
+            bail!(
+                "measuring {n} transactions failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let v: Value = serde_json::from_slice(&out.stdout).context("child output")?;
+        if best.as_ref().is_none_or(|b| total(&v) < total(b)) {
+            best = Some(v);
+        }
+    }
+    Ok(best.unwrap_or(Value::Null))
+}
+
 pub(crate) fn measure(file: &std::path::Path, models: &[&str]) -> anyhow::Result<u8> {
     let c0 = cpu_s();
     let t0 = Instant::now();

@@ -81,30 +81,15 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         std::fs::write(&path, history::jsonl::to_string(&events))
             .with_context(|| format!("writing {}", path.display()))?;
         drop(events);
-        let mut best: Option<Value> = None;
-        for _ in 0..args.repeat.max(1) {
-            let out = std::process::Command::new(&exe)
-                .args(["bench", "isolation", "--expect", &args.expect, "--measure"])
-                .arg(&path)
-                .output()
-                .context("running the measuring child")?;
-            if !out.status.success() {
-                let _ = std::fs::remove_file(&path);
-                bail!(
-                    "measuring {n} transactions failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-            }
-            let v: Value = serde_json::from_slice(&out.stdout).context("child output")?;
-            let total = |v: &Value| {
-                v["parse_s"].as_f64().unwrap_or(0.0) + v["check_s"].as_f64().unwrap_or(0.0)
-            };
-            if best.as_ref().is_none_or(|b| total(&v) < total(b)) {
-                best = Some(v);
-            }
-        }
+        let best = super::causal::best_of_children(
+            &exe,
+            &["bench", "isolation", "--expect", &args.expect, "--measure"],
+            &path,
+            args.repeat,
+            n,
+        );
         let _ = std::fs::remove_file(&path);
-        let v = best.unwrap_or(Value::Null);
+        let v = best?;
         if v["valid"] != Value::Bool(true) {
             bail!(
                 "the generated history is strict serializable, but the checker said {} ({}): a checker bug",
