@@ -145,3 +145,20 @@ fn imported_formats_are_checked() {
     ]);
     assert_eq!(code, 2, "{err}");
 }
+
+#[test]
+fn porcupine_kv_histories_are_checked_for_linearizability_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = crate::util::write(
+        dir.path(),
+        "kv.txt",
+        "{:process 0, :type :invoke, :f :put, :key \"1\", :value \"a\"}\n\
+         {:process 0, :type :ok, :f :put, :key \"1\", :value \"a\"}\n\
+         {:process 1, :type :invoke, :f :get, :key \"1\", :value nil}\n\
+         {:process 1, :type :ok, :f :get, :key \"1\", :value \"\"}\n",
+    );
+    let (code, out, err) = crate::util::faultline(&["check", &p, "--json"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("\"expected\":[\"linearizable\"]"), "{out}");
+    assert!(out.contains("nonlinearizable"), "{out}");
+}

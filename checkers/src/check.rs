@@ -120,7 +120,7 @@ pub fn default_expect(h: &History) -> Vec<String> {
     }
     if has("txn") {
         vec!["strict-serializable".into()]
-    } else if has("read") || has("write") || has("cas") {
+    } else if has("read") || has("write") || has("cas") || has("get") || has("put") {
         vec!["linearizable".into()]
     } else {
         vec!["causal".into(), "eventual".into()]
