@@ -9,12 +9,12 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Runs `faultline run --json` with short timings plus `extra`; returns (code, results, run dir).
-fn run(store: &Path, extra: &[&str]) -> (i32, Value, PathBuf, String) {
+/// `faultline run` with the short timings every test here uses, then `extra`; without
+/// `--json` in `extra` stdout is the summary for people. Returns (code, stdout, stderr).
+fn short_run(store: &Path, extra: &[&str]) -> (i32, String, String) {
     let store_s = store.display().to_string();
     let mut args = vec![
         "run",
-        "--json",
         "--store",
         &store_s,
         "--time-limit",
@@ -29,7 +29,14 @@ fn run(store: &Path, extra: &[&str]) -> (i32, Value, PathBuf, String) {
         "42",
     ];
     args.extend_from_slice(extra);
-    let (code, out, err) = faultline(&args);
+    faultline(&args)
+}
+
+/// Runs `faultline run --json` with short timings plus `extra`; returns (code, results, run dir).
+fn run(store: &Path, extra: &[&str]) -> (i32, Value, PathBuf, String) {
+    let mut args = vec!["--json"];
+    args.extend_from_slice(extra);
+    let (code, out, err) = short_run(store, &args);
     let line = out.lines().last().unwrap_or("");
     let v: Value = serde_json::from_str(line).unwrap_or_else(|e| {
         panic!("run {extra:?}: stdout is not JSON ({e}): {out}\nstderr: {err}")
@@ -337,33 +344,11 @@ fn counter_defaults_follow_what_each_mode_promises() {
         .contains("no replica has them"));
 }
 
-/// Runs `faultline run` without `--json` (the summary for people); returns (code, stdout, stderr).
-fn run_summary(store: &Path, extra: &[&str]) -> (i32, String, String) {
-    let store_s = store.display().to_string();
-    let mut args = vec![
-        "run",
-        "--store",
-        &store_s,
-        "--time-limit",
-        "1.5",
-        "--settle",
-        "0.5",
-        "--concurrency",
-        "4",
-        "--rate",
-        "150",
-        "--seed",
-        "42",
-    ];
-    args.extend_from_slice(extra);
-    faultline(&args)
-}
-
 #[test]
 fn run_summary_shows_counts_first_witness_and_inconsistency_window() {
     let store = tempfile::tempdir().unwrap();
     // An invalid run: the count of each type and its first witness (op indexes and sentence).
-    let (code, out, err) = run_summary(
+    let (code, out, err) = short_run(
         store.path(),
         &[
             "--mode",
@@ -386,7 +371,7 @@ fn run_summary_shows_counts_first_witness_and_inconsistency_window() {
     assert!(out.contains("seed:     42"), "{out}");
     // Eventual list-append: convergence measures how long acknowledged appends took to reach
     // every replica's final state, and the summary shows it.
-    let (code, out, err) = run_summary(store.path(), &["--mode", "eventual"]);
+    let (code, out, err) = short_run(store.path(), &["--mode", "eventual"]);
     assert!(code == 0 || code == 1, "{out}\n{err}");
     let window = out
         .lines()
@@ -399,7 +384,7 @@ fn run_summary_shows_counts_first_witness_and_inconsistency_window() {
         "{window}"
     );
     // A strong run checks no convergence: no window line, and a plain valid verdict.
-    let (code, out, err) = run_summary(store.path(), &["--workload", "bank"]);
+    let (code, out, err) = short_run(store.path(), &["--workload", "bank"]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("verdict:  VALID"), "{out}");
     assert!(!out.contains("inconsistency window"), "{out}");
