@@ -10,7 +10,7 @@
 
 use crate::anomaly::Anomaly;
 use crate::check::CheckError;
-use history::txn::{parse_txn, Id, Interner, MopF, MopValue, ReadKind};
+use history::txn::{Id, Interner, MopF, Recorded};
 use history::{History, OpId, Outcome};
 use serde_json::Value;
 
@@ -52,8 +52,9 @@ pub struct AmbiguousAppend {
 /// The shared list-append index (see the module docs).
 pub struct AppendIndex<'h> {
     pub h: &'h History,
-    pub keys: Interner,
-    pub vals: Interner,
+    /// The history's key and value interners.
+    pub keys: &'h Interner,
+    pub vals: &'h Interner,
     /// Indexed by element id.
     pub appends: Vec<Append>,
     /// Completed reads of ok transactions, in operation order, then micro-op order.
@@ -85,14 +86,18 @@ pub struct AppendIndex<'h> {
 pub fn is_list_append(h: &History) -> bool {
     h.ops.iter().any(|o| {
         o.f == "txn"
-            && o.value.as_array().is_some_and(|m| {
-                m.iter().any(|mop| {
-                    mop.as_array()
-                        .and_then(|p| p.first())
-                        .and_then(|f| f.as_str())
-                        == Some("append")
-                })
-            })
+            && match o.txn {
+                Some(t) => h.txns.mops(t).any(|m| m.f == MopF::Append),
+                // A malformed transaction: look at its JSON, so that the error is reported.
+                None => o.value.as_array().is_some_and(|m| {
+                    m.iter().any(|mop| {
+                        mop.as_array()
+                            .and_then(|p| p.first())
+                            .and_then(|f| f.as_str())
+                            == Some("append")
+                    })
+                }),
+            }
     })
 }
 
@@ -100,10 +105,7 @@ impl<'h> AppendIndex<'h> {
     /// Builds the index. Errors name the line of a malformed transaction.
     pub fn build(h: &'h History) -> Result<AppendIndex<'h>, CheckError> {
         let n = h.ops.len();
-        let mut keys = Interner::new();
-        let mut vals = Interner::new();
-        let mut elem_of: IntMap<u64, u32> = IntMap::default();
-        elem_of.reserve(n);
+        let (keys, vals) = (&h.txns.keys, &h.txns.vals);
         let mut appends: Vec<Append> = Vec::with_capacity(n);
         let mut elems = Elements::default();
         let mut ambiguous = Vec::new();
@@ -154,55 +156,35 @@ impl<'h> AppendIndex<'h> {
                 }
             };
             let completed = op.outcome == Outcome::Ok;
-            if let Some(mops) = fast_shape(&op.value, completed) {
-                // The common shape (integer elements): no intermediate micro-op list, one
-                // lookup per element read.
-                for (i, m) in mops.iter().enumerate() {
-                    let p = m.as_array().expect("checked by fast_shape");
-                    let key = keys.intern(&p[1]);
-                    if p[0] == "append" {
-                        let v = p[2].as_i64().expect("checked by fast_shape");
-                        let e = elems.by_int(&mut appends, &mut vals, key, v);
-                        on_append(&mut appends, e, i);
-                    } else if completed {
-                        let list = match &p[2] {
-                            Value::Array(xs) => xs
-                                .iter()
-                                .map(|x| {
-                                    let v = x.as_i64().expect("checked by fast_shape");
-                                    elems.by_int(&mut appends, &mut vals, key, v)
-                                })
-                                .collect(),
-                            _ => Vec::new(),
-                        };
-                        reads.push(Read {
-                            op: id as u32,
-                            mop: i as u32,
-                            key,
-                            elems: list,
-                        });
-                    }
-                }
-                continue;
-            }
-            let mops = parse_txn(&op.value, completed, ReadKind::List, &mut keys, &mut vals)
-                .map_err(|message| CheckError::Input {
-                    source_name: h.source.clone(),
-                    line: op.complete_line.unwrap_or(op.invoke_line),
-                    message,
-                })?;
-            for (i, m) in mops.into_iter().enumerate() {
+            let t = h.txn(op).map_err(|message| CheckError::Input {
+                source_name: h.source.clone(),
+                line: op.complete_line.unwrap_or(op.invoke_line),
+                message,
+            })?;
+            for (i, m) in h.txns.mops(t).enumerate() {
                 match (m.f, m.value) {
-                    (MopF::Append, MopValue::One(v)) => {
-                        let e = elems.by_id(&mut appends, &vals, m.key, v);
+                    (MopF::Append, Recorded::One(v)) => {
+                        let e = elems.get(&mut appends, m.key, v);
                         on_append(&mut appends, e, i);
                     }
-                    (MopF::Read, MopValue::List(xs)) => {
-                        // Only ok transactions have List reads (see parse_txn).
-                        let list = xs
-                            .into_iter()
-                            .map(|v| elems.by_id(&mut appends, &vals, m.key, v))
-                            .collect();
+                    (MopF::Read, value) if completed => {
+                        let list = match value {
+                            Recorded::Null => Vec::new(),
+                            Recorded::List(xs) => xs
+                                .iter()
+                                .map(|&v| elems.get(&mut appends, m.key, v))
+                                .collect(),
+                            Recorded::One(v) => {
+                                return Err(CheckError::Input {
+                                    source_name: h.source.clone(),
+                                    line: op.complete_line.unwrap_or(op.invoke_line),
+                                    message: format!(
+                                        "micro-op {i} reads {}: a list read must be a list or null",
+                                        vals.value(v)
+                                    ),
+                                })
+                            }
+                        };
                         reads.push(Read {
                             op: id as u32,
                             mop: i as u32,
@@ -325,30 +307,14 @@ fn pair(k: Id, v: Id) -> u64 {
     ((k as u64) << 32) | v as u64
 }
 
-/// Element ids by (key, value): integer values by the integer itself (no interning on the hot
-/// path), other values by their interned id. An element is created at first sight, with no
-/// appender yet: a read may return an append that an operation invoked later (concurrently) made.
+/// Element ids by (key, value). An element is created at first sight, with no appender yet:
+/// a read may return an append that an operation invoked later (concurrently) made.
 #[derive(Default)]
-struct Elements {
-    ints: IntMap<(Id, i64), u32>,
-    others: IntMap<u64, u32>,
-}
+struct Elements(IntMap<u64, u32>);
 
 impl Elements {
-    fn by_int(&mut self, appends: &mut Vec<Append>, vals: &mut Interner, key: Id, v: i64) -> u32 {
-        *self.ints.entry((key, v)).or_insert_with(|| {
-            appends.push(Append {
-                key,
-                value: vals.intern(&Value::from(v)),
-                op: NONE,
-                mop: 0,
-            });
-            appends.len() as u32 - 1
-        })
-    }
-
-    fn by_id(&mut self, appends: &mut Vec<Append>, vals: &Interner, key: Id, v: Id) -> u32 {
-        let new = |appends: &mut Vec<Append>| {
+    fn get(&mut self, appends: &mut Vec<Append>, key: Id, v: Id) -> u32 {
+        *self.0.entry(pair(key, v)).or_insert_with(|| {
             appends.push(Append {
                 key,
                 value: v,
@@ -356,45 +322,8 @@ impl Elements {
                 mop: 0,
             });
             appends.len() as u32 - 1
-        };
-        match vals.value(v).as_i64() {
-            Some(i) => *self.ints.entry((key, i)).or_insert_with(|| new(appends)),
-            None => *self
-                .others
-                .entry(pair(key, v))
-                .or_insert_with(|| new(appends)),
-        }
+        })
     }
-}
-
-/// The micro-ops of a txn value if all have the common list-append shape: `["append", key,
-/// int]`, `["r", key, null | [int...]]` (any read value if not `completed`), keys strings or
-/// numbers. Anything else goes through `parse_txn`, which handles and explains every case.
-fn fast_shape(value: &Value, completed: bool) -> Option<&Vec<Value>> {
-    let mops = value.as_array()?;
-    for m in mops {
-        let p = m.as_array()?;
-        if p.len() != 3 || !(p[1].is_string() || p[1].is_number()) {
-            return None;
-        }
-        match p[0].as_str()? {
-            "append" => {
-                p[2].as_i64()?;
-            }
-            "r" if completed => match &p[2] {
-                Value::Null => {}
-                Value::Array(xs) => {
-                    if !xs.iter().all(|x| x.as_i64().is_some()) {
-                        return None;
-                    }
-                }
-                _ => return None,
-            },
-            "r" => {}
-            _ => return None,
-        }
-    }
-    Some(mops)
 }
 
 /// `garbage-read`: a read returned an element that no operation which may have taken effect

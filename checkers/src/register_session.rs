@@ -144,7 +144,7 @@ impl<'h> RegIndex<'h> {
                     message: format!("cas value must be [expected, new], got {}", o.value),
                 });
             }
-            let kv = o.key.clone().unwrap_or(Value::Null);
+            let kv = o.key().cloned().unwrap_or(Value::Null);
             let k = *key_ids.entry(kv.to_string()).or_insert_with(|| {
                 keys.push(kv);
                 keys.len() as u32 - 1
@@ -818,8 +818,8 @@ fn divergence_cases(h: &History) -> Vec<Anomaly> {
     for o in &h.ops {
         if o.f == "read" && o.is_ok() && o.is_final() {
             if let Some(n) = &o.node {
-                let k = o.key.clone().unwrap_or(Value::Null).to_string();
-                finals.entry(k).or_default().insert(n.clone(), o);
+                let k = o.key().cloned().unwrap_or(Value::Null).to_string();
+                finals.entry(k).or_default().insert(n.to_string(), o);
             }
         }
     }
@@ -833,7 +833,7 @@ fn divergence_cases(h: &History) -> Vec<Anomaly> {
             .iter()
             .map(|(n, o)| format!("node {n} read {} (op {})", show(&o.value), o.index))
             .collect();
-        let any = per_node.values().next().map(|o| o.key.clone());
+        let any = per_node.values().next().map(|o| o.key().cloned());
         let mut a = Anomaly::new(
             "divergence",
             sorted_dedup(per_node.values().map(|o| o.index).collect()),
@@ -857,7 +857,7 @@ fn divergence_cases(h: &History) -> Vec<Anomaly> {
 /// Why divergence could not be judged everywhere: no final reads at all, or keys with
 /// acknowledged writes that no final read covers.
 fn unjudged_divergence(h: &History) -> Option<String> {
-    let key = |o: &Op| o.key.clone().unwrap_or(Value::Null).to_string();
+    let key = |o: &Op| o.key().cloned().unwrap_or(Value::Null).to_string();
     let finals: BTreeSet<String> = h
         .ops
         .iter()
@@ -1623,7 +1623,7 @@ mod tests {
                         w.f == "write"
                             && w.is_ok()
                             && w.process == o.process
-                            && w.key == o.key
+                            && w.key() == o.key()
                             && w.id < o.id
                     })
             }) else {

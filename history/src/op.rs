@@ -2,7 +2,10 @@
 
 use crate::error::{ParseError, ParseErrorKind};
 use crate::event::{Event, EventType, Process};
+use crate::name::{Name, Names};
+use crate::txn::{parse_txn, Interner, ReadKind, TxnRef, TxnStore};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// Dense identifier of an operation: its position in [`History::ops`] (invocation order).
@@ -31,6 +34,10 @@ impl Outcome {
 }
 
 /// One client operation: an invocation and (if any) its completion.
+///
+/// A transaction's micro-ops (`f = "txn"` with a well-formed list of micro-ops) are not kept
+/// as JSON: they live typed and interned in [`History::txns`], `txn` says where, and `value`
+/// is `null` (see [`History::value`] for the JSON form).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Op {
     pub id: OpId,
@@ -39,12 +46,13 @@ pub struct Op {
     /// The `index` of the completion event, if it completed.
     pub complete_index: Option<u64>,
     pub process: u64,
-    pub f: String,
+    pub f: Name,
     pub outcome: Outcome,
-    /// The completion's value when the op completed `ok` or `fail`, else the invocation's.
+    /// Where this transaction's micro-ops are in [`History::txns`], if it is one.
+    pub txn: Option<TxnRef>,
+    /// The completion's value when the op completed `ok` or `fail`, else the invocation's;
+    /// `null` when the value is stored in [`History::txns`].
     pub value: Value,
-    /// Independent key, if the events carried one.
-    pub key: Option<Value>,
     /// Position of the invocation among all events (real-time order).
     pub invoke_pos: usize,
     /// Position of the completion among all events; `None` if it never completed.
@@ -52,17 +60,42 @@ pub struct Op {
     pub complete_pos: Option<usize>,
     pub invoke_time: Option<i64>,
     pub complete_time: Option<i64>,
-    pub node: Option<String>,
-    pub error: Option<String>,
-    pub phase: Option<String>,
+    pub node: Option<Name>,
+    pub phase: Option<Name>,
     /// 1-based source lines of the invocation and completion.
     pub invoke_line: usize,
     pub complete_line: Option<usize>,
-    /// Unknown fields of the completion (or invocation), kept as they were.
-    pub extra: Option<Box<Map<String, Value>>>,
+    /// Fields most operations lack, kept apart so that each op stays small.
+    rare: Option<Box<Rare>>,
+}
+
+/// The seldom-set fields of an [`Op`].
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Rare {
+    key: Option<Value>,
+    error: Option<String>,
+    extra: Map<String, Value>,
 }
 
 impl Op {
+    /// Independent key, if the events carried one.
+    pub fn key(&self) -> Option<&Value> {
+        self.rare.as_ref()?.key.as_ref()
+    }
+    /// The completion's `error`, if any.
+    pub fn error(&self) -> Option<&str> {
+        self.rare.as_ref()?.error.as_deref()
+    }
+    /// Unknown fields of the completion (or invocation), kept as they were.
+    pub fn extra(&self) -> Option<&Map<String, Value>> {
+        self.rare
+            .as_ref()
+            .map(|r| &r.extra)
+            .filter(|m| !m.is_empty())
+    }
+    fn rare_mut(&mut self) -> &mut Rare {
+        self.rare.get_or_insert_with(Default::default)
+    }
     /// True if the op took effect for certain.
     pub fn is_ok(&self) -> bool {
         self.outcome == Outcome::Ok
@@ -113,6 +146,8 @@ pub struct History {
     pub nemesis: Vec<NemesisEvent>,
     /// Number of events read.
     pub event_count: usize,
+    /// The micro-ops of every transaction (see [`Op::txn`]).
+    pub txns: TxnStore,
 }
 
 impl History {
@@ -127,6 +162,30 @@ impl History {
             b.push(ev)?;
         }
         Ok(b.finish())
+    }
+
+    /// An op's value as JSON: its `value`, or its micro-ops rebuilt from [`History::txns`].
+    pub fn value<'a>(&'a self, op: &'a Op) -> Cow<'a, Value> {
+        match op.txn {
+            Some(t) => Cow::Owned(self.txns.to_json(t)),
+            None => Cow::Borrowed(&op.value),
+        }
+    }
+
+    /// Where a `txn` op's micro-ops are stored, or why its value is not a list of micro-ops
+    /// (the message [`parse_txn`] gives).
+    pub fn txn(&self, op: &Op) -> Result<TxnRef, String> {
+        if let Some(t) = op.txn {
+            return Ok(t);
+        }
+        let (mut k, mut v) = (Interner::new(), Interner::new());
+        match parse_txn(&op.value, false, ReadKind::List, &mut k, &mut v) {
+            Err(e) => Err(e),
+            Ok(_) => Err(format!(
+                "transaction too large to store (value {})",
+                op.value
+            )),
+        }
     }
 
     /// Ops whose `f` is `f`.
@@ -167,6 +226,8 @@ pub struct HistoryBuilder {
     crashed: HashMap<u64, usize>,
     /// Position of the next event.
     pos: usize,
+    txns: TxnStore,
+    names: Names,
 }
 
 fn seq_err(source: &str, line: usize, msg: String) -> ParseError {
@@ -187,6 +248,8 @@ impl HistoryBuilder {
             pending: HashMap::new(),
             crashed: HashMap::new(),
             pos: 0,
+            txns: TxnStore::new(),
+            names: Names::default(),
         }
     }
 
@@ -238,29 +301,31 @@ impl HistoryBuilder {
                 }
                 let id = self.ops.len();
                 self.pending.insert(p, id);
+                let rare = (ev.key.is_some() || !ev.extra.is_empty()).then(|| {
+                    Box::new(Rare {
+                        key: ev.key,
+                        error: None,
+                        extra: ev.extra,
+                    })
+                });
                 self.ops.push(Op {
                     id,
                     index,
                     complete_index: None,
                     process: p,
-                    f: ev.f,
+                    f: self.names.get(&ev.f),
                     outcome: Outcome::Info,
+                    txn: None,
                     value: ev.value,
-                    key: ev.key,
                     invoke_pos: pos,
                     complete_pos: None,
                     invoke_time: ev.time,
                     complete_time: None,
-                    node: ev.node,
-                    error: None,
-                    phase: ev.phase,
+                    node: ev.node.map(|n| self.names.get(&n)),
+                    phase: ev.phase.map(|n| self.names.get(&n)),
                     invoke_line: ev.line,
                     complete_line: None,
-                    extra: if ev.extra.is_empty() {
-                        None
-                    } else {
-                        Some(Box::new(ev.extra))
-                    },
+                    rare,
                 });
             }
             typ => {
@@ -289,19 +354,20 @@ impl HistoryBuilder {
                 op.complete_index = Some(index);
                 op.complete_time = ev.time;
                 op.complete_line = Some(ev.line);
-                op.error = ev.error;
-                if ev.node.is_some() {
-                    op.node = ev.node;
+                if let Some(e) = ev.error {
+                    op.rare_mut().error = Some(e);
                 }
-                if ev.phase.is_some() {
-                    op.phase = ev.phase;
+                if let Some(n) = ev.node {
+                    op.node = Some(self.names.get(&n));
                 }
-                if op.key.is_none() {
-                    op.key = ev.key;
+                if let Some(n) = ev.phase {
+                    op.phase = Some(self.names.get(&n));
+                }
+                if op.key().is_none() && ev.key.is_some() {
+                    op.rare_mut().key = ev.key;
                 }
                 if !ev.extra.is_empty() {
-                    let extra = op.extra.get_or_insert_with(Default::default);
-                    extra.extend(ev.extra);
+                    op.rare_mut().extra.extend(ev.extra);
                 }
                 match typ {
                     EventType::Ok => {
@@ -319,18 +385,50 @@ impl HistoryBuilder {
                         self.crashed.insert(p, ev.line);
                     }
                 }
+                self.store_txn(id);
             }
         }
         Ok(())
     }
 
+    /// Moves a transaction's value into the typed store once it is final (see [`Op::txn`]).
+    fn store_txn(&mut self, id: OpId) {
+        let op = &mut self.ops[id];
+        if op.f != "txn" || op.txn.is_some() || op.value.is_null() {
+            return;
+        }
+        if let Some(t) = self.txns.push(&op.value) {
+            op.txn = Some(t);
+            op.value = Value::Null;
+        }
+    }
+
+    /// The op with id `id`.
+    pub fn op(&self, id: OpId) -> &Op {
+        &self.ops[id]
+    }
+
+    /// Replaces an op's value: for codecs that skipped a value while streaming and read it
+    /// again afterwards.
+    pub fn set_value(&mut self, id: OpId, value: Value) {
+        let op = &mut self.ops[id];
+        op.txn = None;
+        op.value = value;
+        self.store_txn(id);
+    }
+
     /// The history of the events pushed so far.
-    pub fn finish(self) -> History {
+    pub fn finish(mut self) -> History {
+        // Operations that never completed keep their invocation's value.
+        for p in self.pending.values().copied().collect::<Vec<_>>() {
+            self.store_txn(p);
+        }
         History {
             source: self.source,
             ops: self.ops,
             nemesis: self.nemesis,
             event_count: self.pos,
+            txns: self.txns,
         }
     }
 }

@@ -46,7 +46,7 @@ pub type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntHasher>>;
 pub type Id = u32;
 
 /// Maps JSON values (keys, appended elements, written values) to dense ids and back.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Interner {
     ints: IntMap<i64, Id>,
     strs: HashMap<String, Id>,
@@ -218,6 +218,267 @@ pub fn parse_txn(
         out.push(Mop { f, key, value });
     }
     Ok(out)
+}
+
+/// Where an operation's micro-ops live in its history's [`TxnStore`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TxnRef {
+    start: u32,
+    len: u32,
+}
+
+impl TxnRef {
+    /// Number of micro-ops.
+    pub fn len(self) -> usize {
+        self.len as usize
+    }
+    pub fn is_empty(self) -> bool {
+        self.len == 0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tag {
+    Null,
+    One,
+    List,
+}
+
+/// A micro-op as stored: 16 bytes; a list's elements live in [`TxnStore::elems`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct StoredMop {
+    key: Id,
+    /// The value id (`One`) or the first element's position (`List`).
+    a: u32,
+    /// The number of elements (`List`).
+    b: u32,
+    f: MopF,
+    tag: Tag,
+}
+
+/// A micro-op's value as it was recorded, before the data model says what a read of `null`
+/// means (see [`Recorded::typed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded<'a> {
+    /// `null`.
+    Null,
+    /// A single value (appended, written, or a register read's result).
+    One(Id),
+    /// A list's elements (a list read's result).
+    List(&'a [Id]),
+}
+
+/// One stored micro-op, borrowed from its [`TxnStore`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MopRef<'a> {
+    pub f: MopF,
+    pub key: Id,
+    pub value: Recorded<'a>,
+}
+
+/// The micro-ops of every transaction of a history, typed and interned, in three flat arrays:
+/// about 16 bytes per micro-op plus 4 per element read, where a JSON tree takes ten times that.
+/// Keys and values are interned once for the whole history, so checkers compare ids.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct TxnStore {
+    mops: Vec<StoredMop>,
+    elems: Vec<Id>,
+    pub keys: Interner,
+    pub vals: Interner,
+}
+
+impl TxnStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stores a txn value if it is a well-formed list of micro-ops (`[f, key, value]` with f one
+    /// of `append`, `r`, `w`, a string or number key, and no `null` append); `None` otherwise,
+    /// and the caller keeps the JSON so that checkers can say what is wrong with it
+    /// ([`parse_txn`] explains every case).
+    pub fn push(&mut self, value: &Value) -> Option<TxnRef> {
+        let Value::Array(mops) = value else {
+            return None;
+        };
+        let (start, elems_start) = (self.mops.len(), self.elems.len());
+        let stored = self.push_mops(mops);
+        let fits = self.elems.len() <= u32::MAX as usize && self.mops.len() <= u32::MAX as usize;
+        if stored.is_none() || !fits {
+            self.mops.truncate(start);
+            self.elems.truncate(elems_start);
+            return None;
+        }
+        Some(TxnRef {
+            start: start as u32,
+            len: mops.len() as u32,
+        })
+    }
+
+    fn push_mops(&mut self, mops: &[Value]) -> Option<()> {
+        for m in mops {
+            let Value::Array(parts) = m else { return None };
+            let [f, key, v] = parts.as_slice() else {
+                return None;
+            };
+            let f = match f.as_str()? {
+                "append" => MopF::Append,
+                "r" => MopF::Read,
+                "w" => MopF::Write,
+                _ => return None,
+            };
+            if !(key.is_string() || key.is_number()) || (f == MopF::Append && v.is_null()) {
+                return None;
+            }
+            let key = self.keys.intern(key);
+            let (tag, a, b) = match v {
+                Value::Null if f == MopF::Read => (Tag::Null, 0, 0),
+                Value::Array(xs) if f == MopF::Read => {
+                    let a = self.elems.len() as u32;
+                    for x in xs {
+                        let id = self.vals.intern(x);
+                        self.elems.push(id);
+                    }
+                    (Tag::List, a, xs.len() as u32)
+                }
+                v => (Tag::One, self.vals.intern(v), 0),
+            };
+            self.mops.push(StoredMop { key, a, b, f, tag });
+        }
+        Some(())
+    }
+
+    /// Starts a transaction being added micro-op by micro-op (see [`Self::add_mop`]).
+    pub fn begin(&mut self) -> TxnRef {
+        TxnRef {
+            start: self.mops.len() as u32,
+            len: 0,
+        }
+    }
+
+    /// Adds one micro-op to the transaction `begin` started: `list` holds a list read's
+    /// elements (`value` is then ignored), else `value` is `None` for `null` or the value id.
+    pub fn add_mop(&mut self, txn: &mut TxnRef, f: MopF, key: Id, value: Option<Id>) {
+        let (tag, a) = match value {
+            None => (Tag::Null, 0),
+            Some(v) => (Tag::One, v),
+        };
+        self.mops.push(StoredMop {
+            key,
+            a,
+            b: 0,
+            f,
+            tag,
+        });
+        txn.len += 1;
+    }
+
+    /// Adds a list read whose elements are the ids pushed with [`Self::push_elem`] since
+    /// `first_elem` (the value [`Self::elem_count`] had before them).
+    pub fn add_list_read(&mut self, txn: &mut TxnRef, key: Id, first_elem: usize) {
+        self.mops.push(StoredMop {
+            key,
+            a: first_elem as u32,
+            b: (self.elems.len() - first_elem) as u32,
+            f: MopF::Read,
+            tag: Tag::List,
+        });
+        txn.len += 1;
+    }
+
+    /// Appends an element of the list read being added (see [`Self::add_list_read`]).
+    pub fn push_elem(&mut self, id: Id) {
+        self.elems.push(id);
+    }
+
+    /// Elements stored so far.
+    pub fn elem_count(&self) -> usize {
+        self.elems.len()
+    }
+
+    /// Drops a transaction being added (from [`Self::begin`]) after a parse error.
+    pub fn abandon(&mut self, txn: TxnRef, first_elem: usize) {
+        self.mops.truncate(txn.start as usize);
+        self.elems.truncate(first_elem);
+    }
+
+    /// The `i`th micro-op of `txn`.
+    pub fn mop(&self, txn: TxnRef, i: usize) -> MopRef<'_> {
+        assert!(i < txn.len as usize, "micro-op {i} of a {}-op txn", txn.len);
+        self.view(&self.mops[txn.start as usize + i])
+    }
+
+    fn view(&self, m: &StoredMop) -> MopRef<'_> {
+        MopRef {
+            f: m.f,
+            key: m.key,
+            value: match m.tag {
+                Tag::Null => Recorded::Null,
+                Tag::One => Recorded::One(m.a),
+                Tag::List => Recorded::List(&self.elems[m.a as usize..(m.a + m.b) as usize]),
+            },
+        }
+    }
+
+    /// The micro-ops of `txn`, in order.
+    pub fn mops(&self, txn: TxnRef) -> impl ExactSizeIterator<Item = MopRef<'_>> + '_ {
+        self.mops[txn.start as usize..(txn.start + txn.len) as usize]
+            .iter()
+            .map(|m| self.view(m))
+    }
+
+    /// The transaction as JSON again, as it was recorded.
+    pub fn to_json(&self, txn: TxnRef) -> Value {
+        Value::Array(
+            self.mops(txn)
+                .map(|m| {
+                    let f = match m.f {
+                        MopF::Append => "append",
+                        MopF::Read => "r",
+                        MopF::Write => "w",
+                    };
+                    let v = match m.value {
+                        Recorded::Null => Value::Null,
+                        Recorded::One(v) => self.vals.value(v).clone(),
+                        Recorded::List(xs) => {
+                            Value::Array(xs.iter().map(|&x| self.vals.value(x).clone()).collect())
+                        }
+                    };
+                    Value::Array(vec![f.into(), self.keys.value(m.key).clone(), v])
+                })
+                .collect(),
+        )
+    }
+}
+
+impl Recorded<'_> {
+    /// What a recorded value means under a data model, as [`parse_txn`] reads it: reads of
+    /// transactions that did not complete `ok` are `Unknown`; a completed read of `null` is the
+    /// empty list or the initial (nil) register. Errors: a list read of a non-list. A register
+    /// read of a list has no id of its own here: it is `Err(None)`, for the caller to intern.
+    pub fn typed(
+        self,
+        f: MopF,
+        completed: bool,
+        kind: ReadKind,
+    ) -> Result<MopValue, Option<&'static str>> {
+        Ok(match (f, self) {
+            (MopF::Read, _) if !completed => MopValue::Unknown,
+            (MopF::Read, Recorded::Null) => match kind {
+                ReadKind::List => MopValue::List(Vec::new()),
+                ReadKind::Register => MopValue::Nil,
+            },
+            (MopF::Read, Recorded::List(xs)) => match kind {
+                ReadKind::List => MopValue::List(xs.to_vec()),
+                ReadKind::Register => return Err(None),
+            },
+            (MopF::Read, Recorded::One(_)) if kind == ReadKind::List => {
+                return Err(Some("a list read must be a list or null"))
+            }
+            (_, Recorded::One(v)) => MopValue::One(v),
+            (_, Recorded::Null) => MopValue::Nil,
+            (_, Recorded::List(_)) => unreachable!("only reads store lists"),
+        })
+    }
 }
 
 #[cfg(test)]

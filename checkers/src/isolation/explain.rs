@@ -91,7 +91,7 @@ pub fn explain(h: &History, txns: &Txns, ev: &Evidence, c: &Cycle) -> CycleExpla
                 name: format!("T{}", i + 1),
                 op: txn.index,
                 process: txn.process,
-                value: h.ops[txn.op].value.clone(),
+                value: h.value(&h.ops[txn.op]).into_owned(),
             }
         })
         .collect();

@@ -2,9 +2,10 @@
 //! keys and values, and whether the history holds list-append or read-write register data.
 
 use crate::check::CheckError;
-use history::txn::{parse_txn, Id, Interner, Mop, MopF, MopValue, ReadKind};
-use history::{History, Op, OpId, Outcome};
+use history::txn::{Interner, Mop, MopF, MopValue, ReadKind, Recorded};
+use history::{History, OpId, Outcome};
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// Index of a transaction in [`Txns::all`]; also its node in the dependency graph.
 pub type TxnId = u32;
@@ -49,16 +50,17 @@ impl Txn {
     }
 }
 
-/// All transactions of a history, with the interners that give keys and values back.
+/// All transactions of a history, with the interners that give keys and values back (the
+/// history's own; a register history whose reads return lists adds those lists to a copy).
 #[derive(Debug, Clone)]
-pub struct Txns {
+pub struct Txns<'h> {
     pub model: DataModel,
     pub all: Vec<Txn>,
-    pub keys: Interner,
-    pub vals: Interner,
+    pub keys: &'h Interner,
+    pub vals: Cow<'h, Interner>,
 }
 
-impl Txns {
+impl Txns<'_> {
     pub fn get(&self, t: TxnId) -> &Txn {
         &self.all[t as usize]
     }
@@ -84,26 +86,18 @@ pub fn data_model(h: &History) -> Result<DataModel, CheckError> {
     let mut first_write: Option<usize> = None;
     let mut scalar_read = false;
     for op in h.ops.iter().filter(|o| o.f == "txn") {
-        let Value::Array(mops) = &op.value else {
-            continue;
-        };
-        for m in mops {
-            let Value::Array(parts) = m else { continue };
-            match parts.first().and_then(Value::as_str) {
-                Some("append") => {
+        // Malformed transactions are reported when they are parsed.
+        let Some(t) = op.txn else { continue };
+        for m in h.txns.mops(t) {
+            match (m.f, m.value) {
+                (MopF::Append, _) => {
                     first_append.get_or_insert(op.invoke_line);
                 }
-                Some("w") => {
+                (MopF::Write, _) => {
                     first_write.get_or_insert(op.invoke_line);
                 }
-                Some("r") => {
-                    if let Some(v) = parts.get(2) {
-                        if !v.is_null() && !v.is_array() {
-                            scalar_read = true;
-                        }
-                    }
-                }
-                _ => {}
+                (MopF::Read, Recorded::One(_)) => scalar_read = true,
+                (MopF::Read, _) => {}
             }
         }
     }
@@ -122,99 +116,56 @@ pub fn data_model(h: &History) -> Result<DataModel, CheckError> {
     }
 }
 
-/// Histories at least this long are parsed on two threads.
-const PARALLEL_PARSE_MIN: usize = 20_000;
-
-/// Parses every `txn` op into a [`Txn`]. Reads of ops that did not complete `ok` are unknown.
-/// Long histories are parsed in two halves on two threads, each with its own interners, then
-/// the second half's ids are mapped into the first's.
-pub fn collect(h: &History) -> Result<Txns, CheckError> {
+/// Types every `txn` op's micro-ops for the data model. Reads of ops that did not complete
+/// `ok` are unknown.
+pub fn collect(h: &History) -> Result<Txns<'_>, CheckError> {
     let model = data_model(h)?;
-    // Final-phase reads are per-replica state reads for the convergence checks, not
-    // transactions with a real-time or isolation promise.
-    let ops: Vec<&Op> = h
-        .ops
-        .iter()
-        .filter(|o| o.f == "txn" && !o.is_final())
-        .collect();
-    if ops.len() < PARALLEL_PARSE_MIN {
-        let (all, keys, vals) = parse_chunk(h, &ops, model)?;
-        return Ok(Txns {
-            model,
-            all,
-            keys,
-            vals,
-        });
-    }
-    let (first, second) = ops.split_at(ops.len() / 2);
-    let (a, b) = std::thread::scope(|s| {
-        let second = s.spawn(|| parse_chunk(h, second, model));
-        let a = parse_chunk(h, first, model);
-        let b = match second.join() {
-            Ok(b) => b,
-            Err(panic) => std::panic::resume_unwind(panic),
-        };
-        (a, b)
-    });
-    // The first error in history order wins.
-    let (mut all, mut keys, mut vals) = a?;
-    let (rest, kb, vb) = b?;
-    let kmap: Vec<Id> = (0..kb.len() as Id)
-        .map(|i| keys.intern(kb.value(i)))
-        .collect();
-    let vmap: Vec<Id> = (0..vb.len() as Id)
-        .map(|i| vals.intern(vb.value(i)))
-        .collect();
-    all.reserve(rest.len());
-    for mut t in rest {
-        for m in &mut t.mops {
-            m.key = kmap[m.key as usize];
-            match &mut m.value {
-                MopValue::One(v) => *v = vmap[*v as usize],
-                MopValue::List(xs) => xs.iter_mut().for_each(|x| *x = vmap[*x as usize]),
-                MopValue::Nil | MopValue::Unknown => {}
-            }
-        }
-        all.push(t);
-    }
-    Ok(Txns {
-        model,
-        all,
-        keys,
-        vals,
-    })
-}
-
-fn parse_chunk(
-    h: &History,
-    ops: &[&Op],
-    model: DataModel,
-) -> Result<(Vec<Txn>, Interner, Interner), CheckError> {
     let read_kind = match model {
         DataModel::ListAppend => ReadKind::List,
         DataModel::Register => ReadKind::Register,
     };
-    let mut keys = Interner::new();
-    let mut vals = Interner::new();
-    let mut all = Vec::with_capacity(ops.len());
+    let mut vals = Cow::Borrowed(&h.txns.vals);
+    // Final-phase reads are per-replica state reads for the convergence checks, not
+    // transactions with a real-time or isolation promise.
+    let ops = h.ops.iter().filter(|o| o.f == "txn" && !o.is_final());
+    let mut all = Vec::with_capacity(ops.clone().count());
     for op in ops {
         let completed = op.outcome == Outcome::Ok;
-        let mops = parse_txn(&op.value, completed, read_kind, &mut keys, &mut vals).map_err(
-            |message| CheckError::Input {
-                source_name: h.source.clone(),
-                line: if completed {
-                    op.complete_line.unwrap_or(op.invoke_line)
-                } else {
-                    op.invoke_line
-                },
-                message,
-            },
-        )?;
-        if model == DataModel::ListAppend && mops.iter().any(|m| m.f == MopF::Write) {
-            return Err(CheckError::Input {
-                source_name: h.source.clone(),
-                line: op.invoke_line,
-                message: "a `w` micro-op in a list-append history".into(),
+        let line = if completed {
+            op.complete_line.unwrap_or(op.invoke_line)
+        } else {
+            op.invoke_line
+        };
+        let input = |message: String| CheckError::Input {
+            source_name: h.source.clone(),
+            line,
+            message,
+        };
+        let t = h.txn(op).map_err(input)?;
+        let mut mops = Vec::with_capacity(t.len());
+        for (i, m) in h.txns.mops(t).enumerate() {
+            let value = match m.value.typed(m.f, completed, read_kind) {
+                Ok(v) => v,
+                Err(Some(why)) => {
+                    return Err(input(format!(
+                        "micro-op {i} reads {}: {why}",
+                        h.txns.to_json(t)[i][2]
+                    )))
+                }
+                // A register read that returned a list: the list is one value.
+                Err(None) => MopValue::One(vals.to_mut().intern(&h.txns.to_json(t)[i][2])),
+            };
+            if model == DataModel::ListAppend && m.f == MopF::Write {
+                return Err(CheckError::Input {
+                    source_name: h.source.clone(),
+                    line: op.invoke_line,
+                    message: "a `w` micro-op in a list-append history".into(),
+                });
+            }
+            mops.push(Mop {
+                f: m.f,
+                key: m.key,
+                value,
             });
         }
         all.push(Txn {
@@ -225,7 +176,12 @@ fn parse_chunk(
             mops,
         });
     }
-    Ok((all, keys, vals))
+    Ok(Txns {
+        model,
+        all,
+        keys: &h.txns.keys,
+        vals,
+    })
 }
 
 /// A key for sentences: strings as they are, numbers as `key 3` (so "read key 3 = [1]" reads

@@ -70,7 +70,10 @@ impl Analysis for Linearizability {
     fn applies(&self, h: &History) -> bool {
         !h.ops.is_empty()
             && h.ops.iter().all(|o| model::known_f(&o.f))
-            && h.ops.iter().filter(|o| o.f == "txn").all(knossos_txn)
+            && h.ops
+                .iter()
+                .filter(|o| o.f == "txn")
+                .all(|o| knossos_txn(h, o))
     }
     fn run(
         &self,
@@ -86,7 +89,10 @@ impl Analysis for Linearizability {
 }
 
 /// A txn whose micro-ops are Knossos reads and writes (not list appends).
-fn knossos_txn(o: &Op) -> bool {
+fn knossos_txn(h: &History, o: &Op) -> bool {
+    if let Some(t) = o.txn {
+        return h.txns.mops(t).all(|m| m.f != history::txn::MopF::Append);
+    }
     match &o.value {
         Value::Array(ms) => ms.iter().all(|m| {
             m.get(0)
@@ -129,10 +135,10 @@ fn partitions(h: &History, per_key: bool) -> Vec<(Option<Value>, Vec<&Op>)> {
     }
     let mut by_key: BTreeMap<String, (Option<Value>, Vec<&Op>)> = BTreeMap::new();
     for o in judged {
-        let name = o.key.as_ref().map(|k| k.to_string()).unwrap_or_default();
+        let name = o.key().map(|k| k.to_string()).unwrap_or_default();
         by_key
             .entry(name)
-            .or_insert_with(|| (o.key.clone(), Vec::new()))
+            .or_insert_with(|| (o.key().cloned(), Vec::new()))
             .1
             .push(o);
     }
@@ -171,7 +177,7 @@ pub fn check_history(h: &History, opts: &CheckOptions) -> Result<Report, CheckEr
         };
         in_parallel(&parts, indices, &cancel, |i| {
             let (key, ops) = &parts[i];
-            let (verdict, explored) = check_partition(&h.source, info, ops, &initial, &budget)?;
+            let (verdict, explored) = check_partition(h, info, ops, &initial, &budget)?;
             Ok(PartResult {
                 key: key.clone(),
                 ops: ops.iter().map(|o| o.id).collect(),
@@ -267,13 +273,14 @@ fn in_parallel<T: Send>(
 }
 
 fn check_partition(
-    source: &str,
+    h: &History,
     info: &'static ModelInfo,
     ops: &[&Op],
     initial: &Value,
     budget: &Budget,
 ) -> Result<(PartVerdict, u64), CheckError> {
-    let key = ops.first().and_then(|o| o.key.clone());
+    let source = h.source.as_str();
+    let key = ops.first().and_then(|o| o.key().cloned());
     let m = info.name;
     Ok(match info.kind {
         ModelKind::Register => solve(
@@ -292,12 +299,7 @@ fn check_partition(
         ModelKind::UnorderedQueue => {
             solve(specs::queue(source, ops, initial, false)?, m, key, budget)
         }
-        ModelKind::MultiRegister => solve(
-            specs::multi_register(source, ops, initial)?,
-            m,
-            None,
-            budget,
-        ),
+        ModelKind::MultiRegister => solve(specs::multi_register(h, ops, initial)?, m, None, budget),
     })
 }
 

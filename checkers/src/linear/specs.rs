@@ -7,7 +7,7 @@
 use super::search::{Call, Spec};
 use crate::check::CheckError;
 use history::txn::Interner;
-use history::{Op, Outcome};
+use history::{History, Op, Outcome};
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 
@@ -740,11 +740,11 @@ impl Spec for MultiSpec {
 }
 
 pub fn multi_register(
-    source: &str,
+    h: &History,
     ops: &[&Op],
     initial: &Value,
 ) -> Result<Prepared<MultiSpec>, CheckError> {
-    let mut b: Builder<MultiOp> = Builder::new(source);
+    let mut b: Builder<MultiOp> = Builder::new(&h.source);
     let mut keys = Interner::new();
     let mut values = Interner::new();
     values.intern(initial); // id 0: the initial value of every register
@@ -756,13 +756,11 @@ pub fn multi_register(
         if op.outcome == Outcome::Fail {
             continue;
         }
-        let Value::Array(mops) = &op.value else {
+        let value = h.value(op);
+        let Value::Array(mops) = &*value else {
             return Err(b.bad(
                 op,
-                format!(
-                    "a txn value must be a list of micro-ops, found {}",
-                    op.value
-                ),
+                format!("a txn value must be a list of micro-ops, found {value}"),
             ));
         };
         let mut out = Vec::with_capacity(mops.len());

@@ -1,4 +1,4 @@
-//! Long histories are parsed on two threads; the merged ids must mean the same values.
+//! The typed transactions must say what each op's JSON value says.
 
 use crate::isolation::txns::{collect, Txns};
 use history::sim::{list_append, ListAppendConfig};
@@ -31,7 +31,7 @@ fn as_json(t: &Txns) -> Vec<Value> {
 }
 
 #[test]
-fn parallel_parse_matches_the_history() {
+fn typed_transactions_match_the_history() {
     let h = History::from_events(
         "sim",
         list_append(&ListAppendConfig {
@@ -44,16 +44,29 @@ fn parallel_parse_matches_the_history() {
     .unwrap();
     let t = collect(&h).unwrap();
     assert_eq!(t.all.len(), 30_000);
-    // Compare with each op's own value, parsed alone.
     let got = as_json(&t);
+    let mut reads = 0;
     for (i, (txn, g)) in t.all.iter().zip(&got).enumerate() {
         let op = &h.ops[txn.op];
-        let alone = History {
-            source: "one".into(),
-            ops: vec![op.clone()],
-            ..Default::default()
-        };
-        let one = collect(&alone).unwrap();
-        assert_eq!(&as_json(&one)[0], g, "txn {i}");
+        let expected: Vec<Value> = h
+            .value(op)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                let (f, v) = match (m[0].as_str().unwrap(), &m[2]) {
+                    ("append", v) => ("Append", v.clone()),
+                    (_, _) if !op.is_ok() => ("Read", Value::Null),
+                    (_, Value::Null) => ("Read", json!([])),
+                    (_, v) => ("Read", v.clone()),
+                };
+                if f == "Read" {
+                    reads += 1;
+                }
+                json!([f, m[1], v])
+            })
+            .collect();
+        assert_eq!(g, &Value::Array(expected), "txn {i}");
     }
+    assert!(reads > 10_000, "{reads}");
 }
