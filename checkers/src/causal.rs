@@ -450,62 +450,132 @@ enum Before {
 pub fn causal_order_conflict_cases(c: &CausalIndex, chains: &Chains) -> Vec<Anomaly> {
     let ix = c.ix;
     let n = ix.appends.len();
-    let mut edges: Vec<(u32, u32, Before)> = Vec::new();
+    let nkeys = chains.of_key.len();
+    // Every edge joins two elements of one key, so each key's graph is built and searched on
+    // its own: memory stays that of the largest key, not of the whole history.
+    let mut key_start = vec![0u32; nkeys + 1];
+    for r in &ix.reads {
+        key_start[r.key as usize + 1] += 1;
+    }
+    for k in 0..nkeys {
+        key_start[k + 1] += key_start[k];
+    }
+    let mut fill = key_start.clone();
+    let mut reads_by_key = vec![0u32; ix.reads.len()];
+    for (ri, r) in ix.reads.iter().enumerate() {
+        reads_by_key[fill[r.key as usize] as usize] = ri as u32;
+        fill[r.key as usize] += 1;
+    }
+    drop(fill);
     let mut last_succ = vec![NONE; n];
     let mut marks = Marks::new(n);
-    for (ri, r) in ix.reads.iter().enumerate() {
-        // Reads with duplicate elements are reported as such and say nothing about order.
-        let mut dup = false;
-        marks.set(&[]);
-        for &e in &r.elems {
-            dup |= marks.has(e);
+    let mut last = vec![NONE; c.lanes];
+    let mut local = vec![NONE; n];
+    let mut edges: Vec<(u32, u32, Before)> = Vec::new();
+    let mut out = Vec::new();
+    for (k, chains_of_key) in chains.of_key.iter().enumerate() {
+        edges.clear();
+        for &ri in &reads_by_key[key_start[k] as usize..key_start[k + 1] as usize] {
+            let r = &ix.reads[ri as usize];
+            // Reads with duplicate elements are reported as such and say nothing about order.
+            let mut dup = false;
+            marks.set(&[]);
+            for &e in &r.elems {
+                dup |= marks.has(e);
+                if dup {
+                    break;
+                }
+                marks.set_one(e);
+            }
             if dup {
-                break;
+                continue;
             }
-            marks.set_one(e);
-        }
-        if dup {
-            continue;
-        }
-        for w in r.elems.windows(2) {
-            if last_succ[w[0] as usize] != w[1] {
-                last_succ[w[0] as usize] = w[1];
-                edges.push((w[0], w[1], Before::Read(ri as u32)));
+            for w in r.elems.windows(2) {
+                if last_succ[w[0] as usize] != w[1] {
+                    last_succ[w[0] as usize] = w[1];
+                    edges.push((w[0], w[1], Before::Read(ri)));
+                }
             }
         }
-    }
-    drop(last_succ);
-    for chains_of_key in &chains.of_key {
         for &(_, s, e) in chains_of_key {
             for w in chains.flat[s as usize..e as usize].windows(2) {
                 edges.push((w[0], w[1], Before::Session));
             }
         }
-    }
-    for (b, a) in ix.appends.iter().enumerate() {
-        if !ix.is_real(b as u32) || !c.done[a.op as usize] {
-            continue;
-        }
-        let clock = c.clock(a.op);
-        let own = ix.lane[a.op as usize];
-        for &(lane, s, e) in &chains.of_key[a.key as usize] {
-            let limit = clock[lane as usize];
-            if lane == own || limit == 0 {
-                continue;
+        // Causal edges: into each append b, from the latest append to its key by each other
+        // session that causally precedes b. Along b's own session chain the clocks only grow,
+        // so an edge from the same element as into b's chain predecessor is implied (through
+        // the session edge) and left out.
+        for &(own, s, e) in chains_of_key {
+            for &(lane, _, _) in chains_of_key {
+                last[lane as usize] = NONE;
             }
-            let chain = &chains.flat[s as usize..e as usize];
-            let cnt = chain.partition_point(|&x| ix.elem_seq[x as usize] <= limit);
-            if cnt > 0 {
-                edges.push((chain[cnt - 1], b as u32, Before::Causal));
+            for &b in &chains.flat[s as usize..e as usize] {
+                let a = ix.appends[b as usize];
+                if !c.done[a.op as usize] {
+                    continue;
+                }
+                let clock = c.clock(a.op);
+                for &(lane, s2, e2) in chains_of_key {
+                    let limit = clock[lane as usize];
+                    if lane == own || limit == 0 {
+                        continue;
+                    }
+                    let chain = &chains.flat[s2 as usize..e2 as usize];
+                    let cnt = chain.partition_point(|&x| ix.elem_seq[x as usize] <= limit);
+                    if cnt > 0 && last[lane as usize] != chain[cnt - 1] {
+                        last[lane as usize] = chain[cnt - 1];
+                        edges.push((chain[cnt - 1], b, Before::Causal));
+                    }
+                }
+            }
+        }
+        if !edges.is_empty() {
+            out.extend(key_order_conflicts(c, &edges, &mut local));
+        }
+    }
+    out
+}
+
+/// The order conflicts of one key's "must come before" graph (`edges`, between element ids).
+/// `local` is scratch space with one slot per element, all [`NONE`] on entry and on return.
+fn key_order_conflicts(
+    c: &CausalIndex,
+    edges: &[(u32, u32, Before)],
+    local: &mut [u32],
+) -> Vec<Anomaly> {
+    let mut nodes: Vec<u32> = Vec::new();
+    for &(a, b, _) in edges {
+        for x in [a, b] {
+            if local[x as usize] == NONE {
+                local[x as usize] = nodes.len() as u32;
+                nodes.push(x);
             }
         }
     }
+    let out = conflicts_in(c, edges, local, &nodes);
+    for &x in &nodes {
+        local[x as usize] = NONE;
+    }
+    out
+}
+
+/// [`key_order_conflicts`] once `local` numbers the graph's `nodes` densely.
+fn conflicts_in(
+    c: &CausalIndex,
+    edges: &[(u32, u32, Before)],
+    local: &[u32],
+    nodes: &[u32],
+) -> Vec<Anomaly> {
+    let ix = c.ix;
+    let n = nodes.len();
+    let l = |x: u32| local[x as usize] as usize;
     // Kahn: elements on or after a cycle remain.
     let mut indeg = vec![0u32; n];
     let mut out_start = vec![0u32; n + 1];
-    for &(a, b, _) in &edges {
-        out_start[a as usize + 1] += 1;
-        indeg[b as usize] += 1;
+    for &(a, b, _) in edges {
+        out_start[l(a) + 1] += 1;
+        indeg[l(b)] += 1;
     }
     for i in 0..n {
         out_start[i + 1] += out_start[i];
@@ -513,30 +583,32 @@ pub fn causal_order_conflict_cases(c: &CausalIndex, chains: &Chains) -> Vec<Anom
     let mut fill = out_start.clone();
     let mut out_edges = vec![0u32; edges.len()];
     for (i, &(a, _, _)) in edges.iter().enumerate() {
-        out_edges[fill[a as usize] as usize] = i as u32;
-        fill[a as usize] += 1;
+        out_edges[fill[l(a)] as usize] = i as u32;
+        fill[l(a)] += 1;
     }
     drop(fill);
+    // Local ids from here to the SCC search.
     let mut queue: Vec<u32> = (0..n as u32).filter(|&e| indeg[e as usize] == 0).collect();
     let mut left = n;
     while let Some(x) = queue.pop() {
         left -= 1;
         for &ei in &out_edges[out_start[x as usize] as usize..out_start[x as usize + 1] as usize] {
-            let y = edges[ei as usize].1;
-            indeg[y as usize] -= 1;
-            if indeg[y as usize] == 0 {
-                queue.push(y);
+            let y = l(edges[ei as usize].1);
+            indeg[y] -= 1;
+            if indeg[y] == 0 {
+                queue.push(y as u32);
             }
         }
     }
     if left == 0 {
         return Vec::new();
     }
-    let rest: Vec<u32> = (0..n as u32).filter(|&e| indeg[e as usize] > 0).collect();
+    // Element ids again from here.
+    let rest: Vec<u32> = (0..n).filter(|&e| indeg[e] > 0).map(|e| nodes[e]).collect();
     // In-edges of the remaining nodes, for the SCC search.
     let mut in_of: IntMap<u32, Vec<u32>> = IntMap::default();
-    for &(a, b, _) in &edges {
-        if indeg[b as usize] > 0 && indeg[a as usize] > 0 {
+    for &(a, b, _) in edges {
+        if indeg[l(b)] > 0 && indeg[l(a)] > 0 {
             in_of.entry(b).or_default().push(a);
         }
     }
@@ -544,7 +616,7 @@ pub fn causal_order_conflict_cases(c: &CausalIndex, chains: &Chains) -> Vec<Anom
     let mut out = Vec::new();
     for scc in sccs {
         let succ = |x: u32| -> Vec<u32> {
-            out_edges[out_start[x as usize] as usize..out_start[x as usize + 1] as usize]
+            out_edges[out_start[l(x)] as usize..out_start[l(x) + 1] as usize]
                 .iter()
                 .map(|&ei| edges[ei as usize].1)
                 .collect()
@@ -555,8 +627,7 @@ pub fn causal_order_conflict_cases(c: &CausalIndex, chains: &Chains) -> Vec<Anom
             .map(|w| {
                 // Prefer a read as the reason for an edge, then session order.
                 let mut best = None;
-                for &ei in &out_edges
-                    [out_start[w[0] as usize] as usize..out_start[w[0] as usize + 1] as usize]
+                for &ei in &out_edges[out_start[l(w[0])] as usize..out_start[l(w[0]) + 1] as usize]
                 {
                     let (_, b, why) = edges[ei as usize];
                     if b == w[1] && best.is_none_or_worse(why) {
