@@ -228,6 +228,8 @@ pub struct HistoryBuilder {
     pos: usize,
     txns: TxnStore,
     names: Names,
+    /// The op the last completion event completed.
+    last_completed: Option<OpId>,
 }
 
 fn seq_err(source: &str, line: usize, msg: String) -> ParseError {
@@ -250,12 +252,40 @@ impl HistoryBuilder {
             pos: 0,
             txns: TxnStore::new(),
             names: Names::default(),
+            last_completed: None,
         }
     }
 
     /// Operations so far: the id the next invocation will get.
     pub fn op_count(&self) -> usize {
         self.ops.len()
+    }
+
+    /// The store that the history's transactions go to, for codecs that parse micro-ops
+    /// straight into it (see [`Self::push_stored`]).
+    pub fn txns_mut(&mut self) -> &mut TxnStore {
+        &mut self.txns
+    }
+
+    /// The op that `process` has pending, if any.
+    pub fn pending(&self, process: u64) -> Option<OpId> {
+        self.pending.get(&process).copied()
+    }
+
+    /// Adds the next event, whose value (if `txn` is given) is already in the store from
+    /// [`Self::txns_mut`] and not in the event.
+    pub fn push_stored(&mut self, ev: Event, txn: Option<TxnRef>) -> Result<(), ParseError> {
+        let completion = ev.typ != EventType::Invoke && ev.process != Process::Nemesis;
+        self.push(ev)?;
+        if let (Some(t), true, Some(id)) = (txn, completion, self.last_completed) {
+            let op = &mut self.ops[id];
+            // An `info` completion's value is not the op's (it keeps its invocation's).
+            if matches!(op.outcome, Outcome::Ok | Outcome::Fail) {
+                op.txn = Some(t);
+                op.value = Value::Null;
+            }
+        }
+        Ok(())
     }
 
     /// Adds the next event (see [`History::from_events`] for the errors).
@@ -339,6 +369,7 @@ impl HistoryBuilder {
                         ),
                     ));
                 };
+                self.last_completed = Some(id);
                 let op = &mut self.ops[id];
                 if op.f != ev.f {
                     return Err(seq_err(

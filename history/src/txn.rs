@@ -61,23 +61,10 @@ impl Interner {
     /// The id of `v`, allocating one if new.
     pub fn intern(&mut self, v: &Value) -> Id {
         if let Some(i) = v.as_i64() {
-            if let Some(&id) = self.ints.get(&i) {
-                return id;
-            }
-            let id = self.values.len() as Id;
-            self.values.push(v.clone());
-            self.ints.insert(i, id);
-            return id;
+            return self.intern_i64(i);
         }
         if let Value::String(st) = v {
-            // Strings by their text, looked up without allocating.
-            if let Some(&id) = self.strs.get(st.as_str()) {
-                return id;
-            }
-            let id = self.values.len() as Id;
-            self.values.push(v.clone());
-            self.strs.insert(st.clone(), id);
-            return id;
+            return self.intern_str(st);
         }
         let s = v.to_string();
         if let Some(&id) = self.others.get(&s) {
@@ -86,6 +73,27 @@ impl Interner {
         let id = self.values.len() as Id;
         self.values.push(v.clone());
         self.others.insert(s, id);
+        id
+    }
+    /// The id of the integer `i` (as [`Self::intern`] of a JSON integer).
+    pub fn intern_i64(&mut self, i: i64) -> Id {
+        if let Some(&id) = self.ints.get(&i) {
+            return id;
+        }
+        let id = self.values.len() as Id;
+        self.values.push(Value::from(i));
+        self.ints.insert(i, id);
+        id
+    }
+    /// The id of the string `s` (as [`Self::intern`] of a JSON string), looked up without
+    /// allocating.
+    pub fn intern_str(&mut self, s: &str) -> Id {
+        if let Some(&id) = self.strs.get(s) {
+            return id;
+        }
+        let id = self.values.len() as Id;
+        self.values.push(Value::String(s.to_owned()));
+        self.strs.insert(s.to_owned(), id);
         id
     }
     /// The JSON value behind an id.
@@ -302,8 +310,7 @@ impl TxnStore {
         };
         let (start, elems_start) = (self.mops.len(), self.elems.len());
         let stored = self.push_mops(mops);
-        let fits = self.elems.len() <= u32::MAX as usize && self.mops.len() <= u32::MAX as usize;
-        if stored.is_none() || !fits {
+        if stored.is_none() || !self.fits() {
             self.mops.truncate(start);
             self.elems.truncate(elems_start);
             return None;
@@ -347,58 +354,57 @@ impl TxnStore {
         Some(())
     }
 
-    /// Starts a transaction being added micro-op by micro-op (see [`Self::add_mop`]).
-    pub fn begin(&mut self) -> TxnRef {
-        TxnRef {
-            start: self.mops.len() as u32,
-            len: 0,
-        }
+    /// Starts a transaction being added micro-op by micro-op (for codecs that parse
+    /// micro-ops straight into the store).
+    pub(crate) fn begin(&mut self) -> (TxnRef, usize) {
+        (
+            TxnRef {
+                start: self.mops.len() as u32,
+                len: 0,
+            },
+            self.elems.len(),
+        )
     }
 
-    /// Adds one micro-op to the transaction `begin` started: `list` holds a list read's
-    /// elements (`value` is then ignored), else `value` is `None` for `null` or the value id.
-    pub fn add_mop(&mut self, txn: &mut TxnRef, f: MopF, key: Id, value: Option<Id>) {
-        let (tag, a) = match value {
-            None => (Tag::Null, 0),
-            Some(v) => (Tag::One, v),
+    /// Adds a micro-op to the transaction `begin` started. `value` is `None` for `null`, or
+    /// a value id, or with `list` a list read whose elements were pushed with
+    /// [`Self::push_elem`] since `list`'s position.
+    pub(crate) fn add_mop(
+        &mut self,
+        txn: &mut TxnRef,
+        f: MopF,
+        key: Id,
+        value: Option<Id>,
+        list: Option<usize>,
+    ) {
+        let (tag, a, b) = match (value, list) {
+            (_, Some(first)) => (Tag::List, first as u32, (self.elems.len() - first) as u32),
+            (None, None) => (Tag::Null, 0, 0),
+            (Some(v), None) => (Tag::One, v, 0),
         };
-        self.mops.push(StoredMop {
-            key,
-            a,
-            b: 0,
-            f,
-            tag,
-        });
+        self.mops.push(StoredMop { key, a, b, f, tag });
         txn.len += 1;
     }
 
-    /// Adds a list read whose elements are the ids pushed with [`Self::push_elem`] since
-    /// `first_elem` (the value [`Self::elem_count`] had before them).
-    pub fn add_list_read(&mut self, txn: &mut TxnRef, key: Id, first_elem: usize) {
-        self.mops.push(StoredMop {
-            key,
-            a: first_elem as u32,
-            b: (self.elems.len() - first_elem) as u32,
-            f: MopF::Read,
-            tag: Tag::List,
-        });
-        txn.len += 1;
-    }
-
-    /// Appends an element of the list read being added (see [`Self::add_list_read`]).
-    pub fn push_elem(&mut self, id: Id) {
+    /// Appends an element of a list read being added (see [`Self::add_mop`]).
+    pub(crate) fn push_elem(&mut self, id: Id) {
         self.elems.push(id);
     }
 
     /// Elements stored so far.
-    pub fn elem_count(&self) -> usize {
+    pub(crate) fn elem_count(&self) -> usize {
         self.elems.len()
     }
 
-    /// Drops a transaction being added (from [`Self::begin`]) after a parse error.
-    pub fn abandon(&mut self, txn: TxnRef, first_elem: usize) {
+    /// Drops a transaction being added (from [`Self::begin`]) that turned out malformed.
+    pub(crate) fn abandon(&mut self, txn: TxnRef, first_elem: usize) {
         self.mops.truncate(txn.start as usize);
         self.elems.truncate(first_elem);
+    }
+
+    /// Whether the store still fits its `u32` positions.
+    pub(crate) fn fits(&self) -> bool {
+        self.elems.len() <= u32::MAX as usize && self.mops.len() <= u32::MAX as usize
     }
 
     /// The `i`th micro-op of `txn`.

@@ -5,9 +5,10 @@
 //! `lost-update`.
 
 use super::graph::{EdgeSet, RW, WR, WW};
+use super::txns::MopValue;
 use super::txns::{TxnId, Txns};
 use crate::Anomaly;
-use history::txn::{Id, MopF, MopValue};
+use history::txn::{Id, MopF};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// Who appended an element, and whether it is that transaction's last append to the key.
@@ -49,7 +50,7 @@ pub fn show_list(txns: &Txns, xs: &[Id]) -> String {
     format!("[{}]", parts.join(" "))
 }
 
-fn list_of(m: &MopValue) -> Option<&[Id]> {
+fn list_of<'h>(m: &MopValue<'h>) -> Option<&'h [Id]> {
     match m {
         MopValue::List(xs) => Some(xs),
         _ => None,
@@ -563,7 +564,7 @@ pub fn lost_update_cases(txns: &Txns) -> Vec<Anomaly> {
                 .mops
                 .iter()
                 .find_map(|m| match (&m.f, &m.value) {
-                    (MopF::Read, MopValue::List(xs)) if m.key == k => Some(xs.clone()),
+                    (MopF::Read, MopValue::List(xs)) if m.key == k => Some(*xs),
                     _ => None,
                 })
                 .unwrap_or_default();

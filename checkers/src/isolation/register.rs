@@ -9,9 +9,10 @@
 //! `lost-update`, `cyclic-versions`.
 
 use super::graph::{EdgeSet, RW, WR, WW};
+use super::txns::MopValue;
 use super::txns::{TxnId, Txns};
 use crate::Anomaly;
-use history::txn::{Id, MopF, MopValue};
+use history::txn::{Id, MopF};
 use history::Outcome;
 use petgraph::graphmap::DiGraphMap;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};

@@ -2,7 +2,7 @@
 //! keys and values, and whether the history holds list-append or read-write register data.
 
 use crate::check::CheckError;
-use history::txn::{Interner, Mop, MopF, MopValue, ReadKind, Recorded};
+use history::txn::{Id, Interner, MopF, Recorded};
 use history::{History, OpId, Outcome};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -28,18 +28,40 @@ impl DataModel {
     }
 }
 
+/// What a micro-op carries, for the history's data model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MopValue<'h> {
+    /// A read whose result is unknown (the transaction did not complete `ok`).
+    Unknown,
+    /// A register read that saw no value (null), the initial state.
+    Nil,
+    /// An appended or written value, or a register read's value.
+    One(Id),
+    /// A list read's elements in order (a completed null list read is an empty list),
+    /// borrowed from the history's store.
+    List(&'h [Id]),
+}
+
+/// One micro-op with interned key and value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mop<'h> {
+    pub f: MopF,
+    pub key: Id,
+    pub value: MopValue<'h>,
+}
+
 /// One transaction.
 #[derive(Debug, Clone)]
-pub struct Txn {
+pub struct Txn<'h> {
     pub op: OpId,
     /// The op's `index` (its invocation), used in witnesses.
     pub index: u64,
     pub process: u64,
     pub outcome: Outcome,
-    pub mops: Vec<Mop>,
+    pub mops: Box<[Mop<'h>]>,
 }
 
-impl Txn {
+impl Txn<'_> {
     /// Committed for certain.
     pub fn is_ok(&self) -> bool {
         self.outcome == Outcome::Ok
@@ -55,13 +77,13 @@ impl Txn {
 #[derive(Debug, Clone)]
 pub struct Txns<'h> {
     pub model: DataModel,
-    pub all: Vec<Txn>,
+    pub all: Vec<Txn<'h>>,
     pub keys: &'h Interner,
     pub vals: Cow<'h, Interner>,
 }
 
-impl Txns<'_> {
-    pub fn get(&self, t: TxnId) -> &Txn {
+impl<'h> Txns<'h> {
+    pub fn get(&self, t: TxnId) -> &Txn<'h> {
         &self.all[t as usize]
     }
     /// The key for sentences: `x`, or `key 3` for a number.
@@ -120,10 +142,6 @@ pub fn data_model(h: &History) -> Result<DataModel, CheckError> {
 /// `ok` are unknown.
 pub fn collect(h: &History) -> Result<Txns<'_>, CheckError> {
     let model = data_model(h)?;
-    let read_kind = match model {
-        DataModel::ListAppend => ReadKind::List,
-        DataModel::Register => ReadKind::Register,
-    };
     let mut vals = Cow::Borrowed(&h.txns.vals);
     // Final-phase reads are per-replica state reads for the convergence checks, not
     // transactions with a real-time or isolation promise.
@@ -144,16 +162,23 @@ pub fn collect(h: &History) -> Result<Txns<'_>, CheckError> {
         let t = h.txn(op).map_err(input)?;
         let mut mops = Vec::with_capacity(t.len());
         for (i, m) in h.txns.mops(t).enumerate() {
-            let value = match m.value.typed(m.f, completed, read_kind) {
-                Ok(v) => v,
-                Err(Some(why)) => {
+            let value = match (m.f, m.value, model) {
+                (MopF::Read, _, _) if !completed => MopValue::Unknown,
+                (MopF::Read, Recorded::Null, DataModel::ListAppend) => MopValue::List(&[]),
+                (MopF::Read, Recorded::Null, DataModel::Register) => MopValue::Nil,
+                (MopF::Read, Recorded::List(xs), DataModel::ListAppend) => MopValue::List(xs),
+                // A register read that returned a list: the list is one value.
+                (MopF::Read, Recorded::List(_), DataModel::Register) => {
+                    MopValue::One(vals.to_mut().intern(&h.txns.to_json(t)[i][2]))
+                }
+                (MopF::Read, Recorded::One(v), DataModel::ListAppend) => {
                     return Err(input(format!(
-                        "micro-op {i} reads {}: {why}",
-                        h.txns.to_json(t)[i][2]
+                        "micro-op {i} reads {}: a list read must be a list or null",
+                        h.txns.vals.value(v)
                     )))
                 }
-                // A register read that returned a list: the list is one value.
-                Err(None) => MopValue::One(vals.to_mut().intern(&h.txns.to_json(t)[i][2])),
+                (_, Recorded::One(v), _) => MopValue::One(v),
+                (_, Recorded::Null | Recorded::List(_), _) => MopValue::Nil,
             };
             if model == DataModel::ListAppend && m.f == MopF::Write {
                 return Err(CheckError::Input {
@@ -173,7 +198,7 @@ pub fn collect(h: &History) -> Result<Txns<'_>, CheckError> {
             index: op.index,
             process: op.process,
             outcome: op.outcome,
-            mops,
+            mops: mops.into_boxed_slice(),
         });
     }
     Ok(Txns {

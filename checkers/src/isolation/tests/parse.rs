@@ -1,8 +1,8 @@
 //! The typed transactions must say what each op's JSON value says.
 
+use crate::isolation::txns::MopValue;
 use crate::isolation::txns::{collect, Txns};
 use history::sim::{list_append, ListAppendConfig};
-use history::txn::MopValue;
 use history::History;
 use serde_json::{json, Value};
 

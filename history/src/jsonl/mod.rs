@@ -1,39 +1,67 @@
 //! faultline's native format: JSON Lines, one event per line (see docs/history-format.md).
 
+mod txn_seed;
+
 use crate::error::{ParseError, ParseErrorKind};
 use crate::event::{Event, EventType, Process};
-use crate::op::{History, HistoryBuilder};
+use crate::op::{History, HistoryBuilder, OpId};
+use crate::txn::{TxnRef, TxnStore};
 use serde::de::{
     Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
 };
 use serde_json::{Map, Value};
+use txn_seed::TxnSeed;
 
 /// Parses JSONL text into events. Blank lines are skipped.
 pub fn parse(source_name: &str, text: &str) -> Result<Vec<Event>, ParseError> {
     let mut events = Vec::new();
-    each_event(source_name, text, false, |ev, _, _| {
-        events.push(ev);
-        Ok(())
-    })?;
+    let mut stack = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if let Some(parsed) = parse_line(source_name, i + 1, line, false, &mut stack, None)? {
+            events.push(parsed.event);
+        }
+    }
     Ok(events)
 }
 
 /// Parses JSONL text straight into a validated history, pairing events as they are read (no
-/// intermediate list of events: less memory and time for big histories).
+/// intermediate list of events: less memory and time for big histories). The micro-ops of
+/// completed transactions go straight into the history's typed store, with no JSON tree.
 pub fn parse_history(source_name: &str, text: &str) -> Result<History, ParseError> {
     let mut b = HistoryBuilder::with_capacity(source_name, text.len() / 400);
+    let mut stack = Vec::new();
     // Invocations whose value was skipped: (op id, line number, line text).
-    let mut deferred: Vec<(usize, usize, &str)> = Vec::new();
-    each_event(source_name, text, true, |mut ev, skipped, line| {
-        if skipped {
+    let mut deferred: Vec<(OpId, usize, &str)> = Vec::new();
+    // Completions whose txn value was malformed: read again as JSON afterwards.
+    let mut reread: Vec<(OpId, usize, &str)> = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line_no = i + 1;
+        let Some(mut parsed) = parse_line(
+            source_name,
+            line_no,
+            line,
+            true,
+            &mut stack,
+            Some(b.txns_mut()),
+        )?
+        else {
+            continue;
+        };
+        let ev = &mut parsed.event;
+        if parsed.deferred {
             match ev.process {
                 // Nemesis events are not ops and are few: keep their value now.
-                Process::Nemesis => ev.value = value_of_line(source_name, ev.line, line)?,
-                Process::Client(_) => deferred.push((b.op_count(), ev.line, line)),
+                Process::Nemesis => ev.value = value_of_line(source_name, line_no, line)?,
+                Process::Client(_) => deferred.push((b.op_count(), line_no, line)),
             }
         }
-        b.push(ev)
-    })?;
+        if parsed.reread {
+            if let Some(id) = ev.process.client().and_then(|p| b.pending(p)) {
+                reread.push((id, line_no, line));
+            }
+        }
+        b.push_stored(parsed.event, parsed.txn)?;
+    }
     for (id, line_no, line) in deferred {
         let op = b.op(id);
         // An op keeps its invocation's value unless an ok (or non-null fail) completion
@@ -41,6 +69,9 @@ pub fn parse_history(source_name: &str, text: &str) -> Result<History, ParseErro
         if op.outcome == crate::op::Outcome::Ok || !op.value.is_null() || op.txn.is_some() {
             continue;
         }
+        b.set_value(id, value_of_line(source_name, line_no, line)?);
+    }
+    for (id, line_no, line) in reread {
         b.set_value(id, value_of_line(source_name, line_no, line)?);
     }
     Ok(b.finish())
@@ -61,30 +92,37 @@ fn value_of_line(source_name: &str, line_no: usize, line: &str) -> Result<Value,
     })
 }
 
-/// Calls `f` with each event of the text, in order; stops at the first error. With `defer`,
-/// an invocation's `value` that follows its `type` is skipped, not built (`null` is passed and
-/// `f` is told so with `true`): most are replaced by their completion's value, and the caller
-/// re-reads the few it needs from the text.
-fn each_event<'t>(
+/// One parsed line.
+struct ParsedLine {
+    event: Event,
+    /// An invocation's `value` was skipped, not built (`null` in `event`).
+    deferred: bool,
+    /// A completed transaction's micro-ops, stored in the history's typed store.
+    txn: Option<TxnRef>,
+    /// A completed transaction's value was malformed and not kept: read it again as JSON.
+    reread: bool,
+}
+
+/// Parses one line (`None` for a blank one). With `defer`, an invocation's `value` that
+/// follows its `type` is skipped, not built: most are replaced by their completion's value,
+/// and the caller re-reads the few it needs from the text. With `txns`, the value of an `ok`
+/// or `fail` completion of a `txn` whose `type` and `f` come before it is parsed into the
+/// store.
+fn parse_line(
     source_name: &str,
-    text: &'t str,
+    line_no: usize,
+    line: &str,
     defer: bool,
-    mut f: impl FnMut(Event, bool, &'t str) -> Result<(), ParseError>,
-) -> Result<(), ParseError> {
-    // Scratch space for the elements of the lists being parsed (see [`ValueSeed`]).
-    let mut stack: Vec<Value> = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line_no = i + 1;
-        let trimmed = line.trim();
-        if trimmed.is_empty() {
-            continue;
-        }
-        // Fields are taken straight from the parser: no intermediate map, no key strings.
-        let mut de = serde_json::Deserializer::from_str(trimmed);
-        let parsed = LineVisitor {
-            defer,
-            stack: &mut stack,
-        }
+    stack: &mut Vec<Value>,
+    txns: Option<&mut TxnStore>,
+) -> Result<Option<ParsedLine>, ParseError> {
+    let trimmed = line.trim();
+    if trimmed.is_empty() {
+        return Ok(None);
+    }
+    // Fields are taken straight from the parser: no intermediate map, no key strings.
+    let mut de = serde_json::Deserializer::from_str(trimmed);
+    let parsed = LineVisitor { defer, stack, txns }
         .deserialize(&mut de)
         .and_then(|l| de.end().map(|()| l))
         .map_err(|e| {
@@ -94,24 +132,28 @@ fn each_event<'t>(
                 ParseErrorKind::Syntax(format!("bad JSON: {e}")),
             )
         })?;
-        let (ev, deferred) = match parsed {
-            Line::Object(fields) => {
-                let deferred = fields.value_deferred;
-                (event_from_fields(fields), deferred)
-            }
-            Line::Other(kind) => (Err(format!("expected a JSON object, found {kind}")), false),
-        };
-        let ev = ev.map_err(|m| ParseError::new(source_name, line_no, ParseErrorKind::Event(m)))?;
-        f(
-            Event {
-                line: line_no,
-                ..ev
-            },
-            deferred,
-            trimmed,
-        )?;
-    }
-    Ok(())
+    let (ev, deferred, txn, reread) = match parsed {
+        Line::Object(fields) => {
+            let (deferred, txn, reread) = (fields.value_deferred, fields.txn, fields.reread);
+            (event_from_fields(fields), deferred, txn, reread)
+        }
+        Line::Other(kind) => (
+            Err(format!("expected a JSON object, found {kind}")),
+            false,
+            None,
+            false,
+        ),
+    };
+    let ev = ev.map_err(|m| ParseError::new(source_name, line_no, ParseErrorKind::Event(m)))?;
+    Ok(Some(ParsedLine {
+        event: Event {
+            line: line_no,
+            ..ev
+        },
+        deferred,
+        txn,
+        reread,
+    }))
 }
 
 /// One JSONL line: an object's fields, or what else it was. Lives only while its line is
@@ -125,6 +167,7 @@ enum Line {
 struct LineVisitor<'s> {
     defer: bool,
     stack: &'s mut Vec<Value>,
+    txns: Option<&'s mut TxnStore>,
 }
 
 impl<'de> DeserializeSeed<'de> for LineVisitor<'_> {
@@ -139,7 +182,7 @@ impl<'de> Visitor<'de> for LineVisitor<'_> {
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON object")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Line, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Line, A::Error> {
         let mut m = Fields::default();
         while let Some(k) = map.next_key::<FieldName>()? {
             let slot = match k {
@@ -151,6 +194,15 @@ impl<'de> Visitor<'de> for LineVisitor<'_> {
                 {
                     map.next_value::<IgnoredAny>()?;
                     m.value_deferred = true;
+                    continue;
+                }
+                FieldName::Value if self.txns.is_some() && m.completes_txn() => {
+                    let store = self.txns.as_deref_mut().expect("checked");
+                    m.txn = map.next_value_seed(TxnSeed {
+                        store,
+                        stack: &mut *self.stack,
+                    })?;
+                    m.reread = m.txn.is_none();
                     continue;
                 }
                 FieldName::Value => &mut m.value,
@@ -327,7 +379,7 @@ pub fn event_from_json(value: Value) -> Result<Event, String> {
         phase: m.remove("phase"),
         key: m.remove("key"),
         extra: m,
-        value_deferred: false,
+        ..Fields::default()
     })
 }
 
@@ -345,8 +397,24 @@ struct Fields {
     phase: Option<Value>,
     key: Option<Value>,
     extra: Map<String, Value>,
-    /// The `value` was skipped (see [`each_event`]).
+    /// The `value` was skipped (see [`parse_line`]).
     value_deferred: bool,
+    /// The `value` went into the typed store (see [`parse_line`]).
+    txn: Option<TxnRef>,
+    /// The `value` was a malformed transaction, not kept.
+    reread: bool,
+}
+
+impl Fields {
+    /// Whether the fields seen so far make this an `ok` or `fail` completion of a `txn`.
+    fn completes_txn(&self) -> bool {
+        self.process.as_ref().is_some_and(Value::is_u64)
+            && self.f.as_ref().and_then(Value::as_str) == Some("txn")
+            && matches!(
+                self.typ.as_ref().and_then(Value::as_str),
+                Some("ok" | "fail")
+            )
+    }
 }
 
 fn event_from_fields(m: Fields) -> Result<Event, String> {
@@ -577,6 +645,49 @@ mod tests {
                 o2
             })
             .collect()
+    }
+
+    #[test]
+    fn txn_values_parsed_while_streaming_equal_those_from_json() {
+        // Odd but well-formed values, and malformed ones that must stay JSON for the
+        // checkers to explain.
+        let values = [
+            r#"[["r","x",[1,"a",-2,18446744073709551615,1.5,true,null,[3],{"k":[4]}]],["append",7,"s"]]"#,
+            r#"[["w","x",null],["w",1.5,{"a":1}],["r","y",{"b":2}],["r","z",5],["append","q",[1,2]]]"#,
+            r#"[]"#,
+            r#"[["append","x",null]]"#,
+            r#"[["inc","x",1]]"#,
+            r#"[["r","x",[1],2]]"#,
+            r#"[["r","x"]]"#,
+            r#"[["r",[1],[1]]]"#,
+            r#"[{"f":"r"}]"#,
+            r#"[["append","x",1],["r",null,[]]]"#,
+            r#"{"not":"a list"}"#,
+            r#"7"#,
+        ];
+        for typ in ["ok", "fail", "info"] {
+            let mut text = String::new();
+            for (p, v) in values.iter().enumerate() {
+                text.push_str(&format!(
+                    "{{\"f\":\"txn\",\"process\":{p},\"type\":\"invoke\",\"value\":[[\"append\",\"x\",{p}]]}}\n"
+                ));
+                text.push_str(&format!(
+                    "{{\"f\":\"txn\",\"process\":{p},\"type\":\"{typ}\",\"value\":{v}}}\n"
+                ));
+            }
+            let a = parse_history("h", &text).unwrap();
+            let b = History::from_events("h", parse("h", &text).unwrap()).unwrap();
+            assert_eq!(plain(&a), plain(&b), "{typ}");
+            for (x, y) in a.ops.iter().zip(&b.ops) {
+                assert_eq!(x.txn.is_some(), y.txn.is_some(), "{typ} op {}", x.id);
+            }
+            if typ == "ok" {
+                let stored: Vec<bool> = a.ops.iter().map(|o| o.txn.is_some()).collect();
+                assert_eq!(&stored[..3], &[true, true, true]);
+                assert!(stored[3..].iter().all(|s| !s), "{stored:?}");
+                assert_eq!(a.ops[3].value, serde_json::json!([["append", "x", null]]));
+            }
+        }
     }
 
     #[test]
