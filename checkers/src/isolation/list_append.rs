@@ -577,7 +577,7 @@ pub fn lost_update_cases(txns: &Txns) -> Vec<Anomaly> {
                     "{} all read {} = {} and then appended to {}; in any serial order the later of them would have seen the earlier one's append, so one update was lost",
                     names.join(" and "),
                     txns.key_name(k),
-                    show_list(txns, &xs),
+                    show_list(txns, xs),
                     txns.key_name(k)
                 ),
             )
