@@ -36,8 +36,9 @@ pub struct Read {
     pub op: u32,
     pub mop: u32,
     pub key: Id,
-    /// Element ids in the order the read returned them.
-    pub elems: Vec<u32>,
+    /// Where its element ids are in [`AppendIndex::read_elems`] (see [`AppendIndex::elems`]).
+    start: u32,
+    len: u32,
 }
 
 /// Two operations that appended the same value to the same key: reads of it cannot be
@@ -59,6 +60,8 @@ pub struct AppendIndex<'h> {
     pub appends: Vec<Append>,
     /// Completed reads of ok transactions, in operation order, then micro-op order.
     pub reads: Vec<Read>,
+    /// The element ids of all reads, each read's in the order it returned them.
+    read_elems: Vec<u32>,
     /// For each key id, its elements appended by operations that may have taken effect (ok or
     /// info), in operation order, then micro-op order (so each session's appends are in
     /// session order).
@@ -116,6 +119,7 @@ impl<'h> AppendIndex<'h> {
         let mut op_append_start = Vec::with_capacity(n + 1);
         let mut op_appends = Vec::with_capacity(n);
         let mut reads = Vec::with_capacity(n);
+        let mut read_elems: Vec<u32> = Vec::new();
         let mut read_start = Vec::with_capacity(n + 1);
         for (id, op) in h.ops.iter().enumerate() {
             op_append_start.push(op_appends.len() as u32);
@@ -168,12 +172,11 @@ impl<'h> AppendIndex<'h> {
                         on_append(&mut appends, e, i);
                     }
                     (MopF::Read, value) if completed => {
-                        let list = match value {
-                            Recorded::Null => Vec::new(),
-                            Recorded::List(xs) => xs
-                                .iter()
-                                .map(|&v| elems.get(&mut appends, m.key, v))
-                                .collect(),
+                        let start = read_elems.len() as u32;
+                        match value {
+                            Recorded::Null => {}
+                            Recorded::List(xs) => read_elems
+                                .extend(xs.iter().map(|&v| elems.get(&mut appends, m.key, v))),
                             Recorded::One(v) => {
                                 return Err(CheckError::Input {
                                     source_name: h.source.clone(),
@@ -184,12 +187,13 @@ impl<'h> AppendIndex<'h> {
                                     ),
                                 })
                             }
-                        };
+                        }
                         reads.push(Read {
                             op: id as u32,
                             mop: i as u32,
                             key: m.key,
-                            elems: list,
+                            start,
+                            len: read_elems.len() as u32 - start,
                         });
                     }
                     _ => {}
@@ -221,6 +225,7 @@ impl<'h> AppendIndex<'h> {
             vals,
             appends,
             reads,
+            read_elems,
             key_appends,
             lane,
             seq,
@@ -230,6 +235,11 @@ impl<'h> AppendIndex<'h> {
             op_append_start,
             op_appends,
         })
+    }
+
+    /// A read's element ids, in the order it returned them.
+    pub fn elems(&self, r: &Read) -> &[u32] {
+        &self.read_elems[r.start as usize..(r.start + r.len) as usize]
     }
 
     /// Whether element `e` was appended by an operation that may have taken effect.
@@ -331,7 +341,7 @@ impl Elements {
 pub fn garbage_read_cases(ix: &AppendIndex) -> Vec<Anomaly> {
     let mut out = Vec::new();
     for r in &ix.reads {
-        for &e in &r.elems {
+        for &e in ix.elems(r) {
             if ix.is_real(e) {
                 continue;
             }
@@ -358,7 +368,7 @@ pub fn garbage_read_cases(ix: &AppendIndex) -> Vec<Anomaly> {
                         "{} read {} as {}, which contains {}, {why}",
                         ix.describe(r.op),
                         ix.show_key(r.key),
-                        ix.show_list(&r.elems),
+                        ix.show_list(ix.elems(r)),
                         ix.show_elem(e)
                     ),
                 )
@@ -377,14 +387,14 @@ pub fn duplicate_elements_cases(ix: &AppendIndex) -> Vec<Anomaly> {
     for r in &ix.reads {
         seen.clear();
         let mut dup = None;
-        for &e in &r.elems {
+        for &e in ix.elems(r) {
             if seen.insert(e, ()).is_some() {
                 dup = Some(e);
                 break;
             }
         }
         if let Some(e) = dup {
-            let count = r.elems.iter().filter(|&&x| x == e).count();
+            let count = ix.elems(r).iter().filter(|&&x| x == e).count();
             out.push(
                 Anomaly::new(
                     "duplicate-elements",
@@ -393,7 +403,7 @@ pub fn duplicate_elements_cases(ix: &AppendIndex) -> Vec<Anomaly> {
                         "{} read {} as {}, which contains {} {count} times; every element is appended once",
                         ix.describe(r.op),
                         ix.show_key(r.key),
-                        ix.show_list(&r.elems),
+                        ix.show_list(ix.elems(r)),
                         ix.show_elem(e)
                     ),
                 )
@@ -564,9 +574,9 @@ mod tests {
         let ix = AppendIndex::build(&h).unwrap();
         assert_eq!(ix.reads.len(), 1);
         let r = &ix.reads[0];
-        assert_eq!(r.elems[0], ix.appends_of(0)[0]);
-        assert_eq!(r.elems[1], ix.appends_of(1)[0]);
-        assert_eq!(ix.show_list(&r.elems), "[1 b c]");
+        assert_eq!(ix.elems(r)[0], ix.appends_of(0)[0]);
+        assert_eq!(ix.elems(r)[1], ix.appends_of(1)[0]);
+        assert_eq!(ix.show_list(ix.elems(r)), "[1 b c]");
         let g = garbage_read_cases(&ix);
         assert_eq!(g.len(), 1);
         assert!(g[0]

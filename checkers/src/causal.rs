@@ -82,7 +82,7 @@ impl<'a, 'h> CausalIndex<'a, 'h> {
                 preds.push(ix.lane_ops[l as usize][s as usize - 2]);
             }
             for ri in ix.reads_of(op) {
-                for &e in ix.reads[ri].elems.iter().rev() {
+                for &e in ix.elems(&ix.reads[ri]).iter().rev() {
                     if !ix.is_real(e) {
                         continue;
                     }
@@ -248,8 +248,8 @@ impl<'a, 'h> CausalIndex<'a, 'h> {
         }
         for ri in ix.reads_of(b as usize) {
             let r = &ix.reads[ri];
-            if let Some(&e) = r
-                .elems
+            if let Some(&e) = ix
+                .elems(r)
                 .iter()
                 .find(|&&e| ix.is_real(e) && ix.appends[e as usize].op == a)
             {
@@ -390,7 +390,7 @@ pub fn causal_stale_read_cases(
                 continue;
             }
             if !marked {
-                marks.set(&r.elems);
+                marks.set(ix.elems(r));
                 marked = true;
             }
             for &x in &chain[..cnt] {
@@ -413,7 +413,7 @@ pub fn causal_stale_read_cases(
                 format!(
                     "{} read {key} as {}, which lacks {x}, though op {} appended {x} to {key} and causally precedes it: {}",
                     ix.describe(r.op),
-                    ix.show_list(&r.elems),
+                    ix.show_list(ix.elems(r)),
                     ix.index(w),
                     c.path_text(&path)
                 ),
@@ -480,7 +480,7 @@ pub fn causal_order_conflict_cases(c: &CausalIndex, chains: &Chains) -> Vec<Anom
             // Reads with duplicate elements are reported as such and say nothing about order.
             let mut dup = false;
             marks.set(&[]);
-            for &e in &r.elems {
+            for &e in ix.elems(r) {
                 dup |= marks.has(e);
                 if dup {
                     break;
@@ -490,7 +490,7 @@ pub fn causal_order_conflict_cases(c: &CausalIndex, chains: &Chains) -> Vec<Anom
             if dup {
                 continue;
             }
-            for w in r.elems.windows(2) {
+            for w in ix.elems(r).windows(2) {
                 if last_succ[w[0] as usize] != w[1] {
                     last_succ[w[0] as usize] = w[1];
                     edges.push((w[0], w[1], Before::Read(ri)));
@@ -661,7 +661,7 @@ fn conflicts_in(
                     parts.push(format!(
                         "op {} read {keyname} as {} ({x} before {y})",
                         ix.index(rd.op),
-                        ix.show_list(&rd.elems)
+                        ix.show_list(ix.elems(rd))
                     ));
                 }
                 Before::Session => {

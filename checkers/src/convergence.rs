@@ -43,7 +43,7 @@ pub fn divergence_cases(ix: &AppendIndex) -> Vec<Anomaly> {
             continue;
         };
         let a = &ix.reads[r0 as usize];
-        if let Some((&n1, &r1)) = it.find(|(_, &ri)| ix.reads[ri as usize].elems != a.elems) {
+        if let Some((&n1, &r1)) = it.find(|(_, &ri)| ix.elems(&ix.reads[ri as usize]) != ix.elems(a)) {
             let b = &ix.reads[r1 as usize];
             let k = ix.show_key(key);
             out.push(
@@ -52,9 +52,9 @@ pub fn divergence_cases(ix: &AppendIndex) -> Vec<Anomaly> {
                     vec![ix.index(a.op), ix.index(b.op)],
                     format!(
                         "in the final phase, node {n0} read {k} as {} (op {}) and node {n1} read {k} as {} (op {}): the replicas disagree",
-                        ix.show_list(&a.elems),
+                        ix.show_list(ix.elems(a)),
                         ix.index(a.op),
-                        ix.show_list(&b.elems),
+                        ix.show_list(ix.elems(b)),
                         ix.index(b.op)
                     ),
                 )
@@ -74,7 +74,7 @@ pub fn lost_write_cases(ix: &AppendIndex) -> Vec<Anomaly> {
     for (key, reads) in final_reads_by_key(ix) {
         marks.set(&[]);
         for &ri in &reads {
-            for &e in &ix.reads[ri as usize].elems {
+            for &e in ix.elems(&ix.reads[ri as usize]) {
                 marks.set_one(e);
             }
         }
@@ -96,7 +96,7 @@ pub fn lost_write_cases(ix: &AppendIndex) -> Vec<Anomaly> {
                         ix.index(w),
                         reads.len(),
                         ix.index(last.op),
-                        ix.show_list(&last.elems)
+                        ix.show_list(ix.elems(last))
                     ),
                 )
                 .with_key(ix.key_json(key))
@@ -164,7 +164,7 @@ pub fn inconsistency_windows(ix: &AppendIndex) -> Option<Vec<i64>> {
             if unresolved.is_empty() {
                 break;
             }
-            marks.set(&ix.reads[ri as usize].elems);
+            marks.set(ix.elems(&ix.reads[ri as usize]));
             unresolved.retain(|&e| {
                 if marks.has(e) {
                     true

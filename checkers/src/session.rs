@@ -180,7 +180,7 @@ impl<'a, 'h> SessionIndex<'a, 'h> {
                             let read = &ix.reads[ri];
                             let u = unions.entry(lane_key(lane, read.key)).or_default();
                             if !u.is_empty() {
-                                marks.set(&read.elems);
+                                marks.set(ix.elems(read));
                             }
                             umarks.set(&[]);
                             let mut missing = Vec::new();
@@ -201,7 +201,7 @@ impl<'a, 'h> SessionIndex<'a, 'h> {
                                     missing,
                                 });
                             }
-                            for &e in &read.elems {
+                            for &e in ix.elems(read) {
                                 if !umarks.has(e) && ix.is_real(e) {
                                     umarks.set_one(e);
                                     u.push((e, ri as u32));
@@ -256,7 +256,7 @@ impl<'a, 'h> SessionIndex<'a, 'h> {
             if before == 0 {
                 continue;
             }
-            marks.set(&r.elems);
+            marks.set(ix.elems(r));
             let missing: Vec<u32> = chain[..before]
                 .iter()
                 .copied()
@@ -294,7 +294,7 @@ impl<'a, 'h> SessionIndex<'a, 'h> {
             seen.clear();
             let mut marked = false;
             let mut misordered = None;
-            for &e in &r.elems {
+            for &e in ix.elems(r) {
                 if c.start[e as usize] == NONE {
                     continue;
                 }
@@ -319,7 +319,7 @@ impl<'a, 'h> SessionIndex<'a, 'h> {
             starts.sort_unstable();
             for &(_, (maxpos, later)) in &starts {
                 if maxpos > 0 && !marked {
-                    marks.set(&r.elems);
+                    marks.set(ix.elems(r));
                     marked = true;
                 }
                 for &e in &c.chain(later)[..maxpos as usize] {
@@ -361,7 +361,7 @@ impl<'a, 'h> SessionIndex<'a, 'h> {
         let mut lanes: Vec<(u32, (u32, u32))> = Vec::new();
         for (ri, r) in ix.reads.iter().enumerate() {
             need.clear();
-            for &e in &r.elems {
+            for &e in ix.elems(r) {
                 if !ix.is_real(e) {
                     continue;
                 }
@@ -378,7 +378,7 @@ impl<'a, 'h> SessionIndex<'a, 'h> {
             if need.is_empty() {
                 continue;
             }
-            marks.set(&r.elems);
+            marks.set(ix.elems(r));
             lanes.clear();
             lanes.extend(need.iter().map(|(&l, &v)| (l, v)));
             lanes.sort_unstable();
@@ -412,7 +412,7 @@ pub fn render(ix: &AppendIndex, m: &SessionMiss) -> Anomaly {
     let r = &ix.reads[m.read as usize];
     let key = ix.show_key(r.key);
     let reader = r.op;
-    let read_as = format!("read {key} as {}", ix.show_list(&r.elems));
+    let read_as = format!("read {key} as {}", ix.show_list(ix.elems(r)));
     let a = ix.appends[m.elem as usize];
     let x = ix.show_elem(m.elem);
     let (ops, text) = match m.because {
@@ -444,7 +444,7 @@ pub fn render(ix: &AppendIndex, m: &SessionMiss) -> Anomaly {
                 format!(
                     "process {} read {key} as {} (op {}) and later {read_as} (op {}), which lacks {x}",
                     ix.process(reader),
-                    ix.show_list(&r0.elems),
+                    ix.show_list(ix.elems(r0)),
                     ix.index(r0.op),
                     ix.index(reader)
                 ),
@@ -492,7 +492,7 @@ pub fn render(ix: &AppendIndex, m: &SessionMiss) -> Anomaly {
                 format!(
                     "process {} read {key} as {} (op {}) and then appended {y} to {key} (op {}); {} {read_as}, which has {y} but lacks {x}",
                     ix.process(b.op),
-                    ix.show_list(&r0.elems),
+                    ix.show_list(ix.elems(r0)),
                     ix.index(r0.op),
                     ix.index(b.op),
                     ix.describe(reader)
