@@ -110,7 +110,7 @@ impl<'h> AppendIndex<'h> {
         let n = h.ops.len();
         let (keys, vals) = (&h.txns.keys, &h.txns.vals);
         let mut appends: Vec<Append> = Vec::with_capacity(n);
-        let mut elems = Elements::default();
+        let mut elems = Elements::new(h.txns.vals.len());
         let mut ambiguous = Vec::new();
         let mut lane = vec![NONE; n];
         let mut seq = vec![0u32; n];
@@ -319,12 +319,24 @@ fn pair(k: Id, v: Id) -> u64 {
 
 /// Element ids by (key, value). An element is created at first sight, with no appender yet:
 /// a read may return an append that an operation invoked later (concurrently) made.
-#[derive(Default)]
-struct Elements(IntMap<u64, u32>);
+///
+/// Most values belong to one key, so the first element of each value is found by the value
+/// id alone, in a flat array; elements of values seen under a second key go to a map.
+struct Elements {
+    by_value: Vec<u32>,
+    others: IntMap<u64, u32>,
+}
 
 impl Elements {
+    fn new(values: usize) -> Elements {
+        Elements {
+            by_value: vec![NONE; values],
+            others: IntMap::default(),
+        }
+    }
+
     fn get(&mut self, appends: &mut Vec<Append>, key: Id, v: Id) -> u32 {
-        *self.0.entry(pair(key, v)).or_insert_with(|| {
+        let new = |appends: &mut Vec<Append>| {
             appends.push(Append {
                 key,
                 value: v,
@@ -332,7 +344,19 @@ impl Elements {
                 mop: 0,
             });
             appends.len() as u32 - 1
-        })
+        };
+        let first = &mut self.by_value[v as usize];
+        if *first == NONE {
+            *first = new(appends);
+            return *first;
+        }
+        if appends[*first as usize].key == key {
+            return *first;
+        }
+        *self
+            .others
+            .entry(pair(key, v))
+            .or_insert_with(|| new(appends))
     }
 }
 
@@ -546,6 +570,19 @@ mod tests {
             "{}",
             d[0].explanation
         );
+    }
+
+    #[test]
+    fn one_value_under_two_keys_is_two_elements() {
+        let h = hist("0 ok append x 1; 1 ok append y 1; 2 ok r y [1] r x [1]; 2 ok r x [1 1]");
+        let ix = AppendIndex::build(&h).unwrap();
+        assert!(ix.ambiguous.is_empty());
+        let (x, y) = (ix.appends_of(0)[0], ix.appends_of(1)[0]);
+        assert_ne!(x, y);
+        assert_eq!(ix.elems(&ix.reads[0]), &[y]);
+        assert_eq!(ix.elems(&ix.reads[1]), &[x]);
+        assert!(garbage_read_cases(&ix).is_empty());
+        assert_eq!(duplicate_elements_cases(&ix).len(), 1);
     }
 
     #[test]

@@ -43,7 +43,9 @@ pub fn divergence_cases(ix: &AppendIndex) -> Vec<Anomaly> {
             continue;
         };
         let a = &ix.reads[r0 as usize];
-        if let Some((&n1, &r1)) = it.find(|(_, &ri)| ix.elems(&ix.reads[ri as usize]) != ix.elems(a)) {
+        if let Some((&n1, &r1)) =
+            it.find(|(_, &ri)| ix.elems(&ix.reads[ri as usize]) != ix.elems(a))
+        {
             let b = &ix.reads[r1 as usize];
             let k = ix.show_key(key);
             out.push(
