@@ -75,7 +75,7 @@ fn assert_history_shape(dir: &Path, nodes: &[&str]) -> Vec<Value> {
         assert!(dir.join(f).is_file(), "{f} missing in {}", dir.display());
     }
     let h = history::load_file(&dir.join("history.jsonl"), None).expect("history loads");
-    assert!(h.ops.iter().all(|o| o.complete_pos.is_some()));
+    assert!(h.ops.iter().all(|o| o.complete_pos().is_some()));
     events
 }
 

@@ -162,7 +162,7 @@ impl<'h> AppendIndex<'h> {
             let completed = op.outcome == Outcome::Ok;
             let t = h.txn(op).map_err(|message| CheckError::Input {
                 source_name: h.source.clone(),
-                line: op.complete_line.unwrap_or(op.invoke_line),
+                line: op.line(),
                 message,
             })?;
             for (i, m) in h.txns.mops(t).enumerate() {
@@ -180,7 +180,7 @@ impl<'h> AppendIndex<'h> {
                             Recorded::One(v) => {
                                 return Err(CheckError::Input {
                                     source_name: h.source.clone(),
-                                    line: op.complete_line.unwrap_or(op.invoke_line),
+                                    line: op.line(),
                                     message: format!(
                                         "micro-op {i} reads {}: a list read must be a list or null",
                                         vals.value(v)

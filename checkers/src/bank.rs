@@ -25,7 +25,7 @@ impl BankRead {
 fn balances(h: &History, op: &Op) -> Result<Vec<(String, i64)>, CheckError> {
     let bad = |message: String| CheckError::Input {
         source_name: h.source.clone(),
-        line: op.complete_line.unwrap_or(op.invoke_line),
+        line: op.line(),
         message,
     };
     let Value::Object(m) = &op.value else {

@@ -180,12 +180,12 @@ pub fn inconsistency_windows(ix: &AppendIndex) -> Option<Vec<i64>> {
         for &e in &ix.key_appends[key as usize] {
             let w = &h.ops[ix.appends[e as usize].op as usize];
             let (Outcome::Ok, Some(ack), Some(ack_pos)) =
-                (w.outcome, w.complete_time, w.complete_pos)
+                (w.outcome, w.complete_time, w.complete_pos())
             else {
                 continue;
             };
             any_time = true;
-            if last_read.invoke_pos < ack_pos {
+            if last_read.invoke_pos() < ack_pos {
                 continue; // no read after the acknowledgement: nothing to measure
             }
             let lacking = last_lacking[e as usize];
@@ -194,7 +194,7 @@ pub fn inconsistency_windows(ix: &AppendIndex) -> Option<Vec<i64>> {
             } else {
                 let r = &h.ops[ix.reads[lacking as usize].op as usize];
                 match r.invoke_time {
-                    Some(t) if r.invoke_pos > ack_pos => (t - ack).max(0),
+                    Some(t) if r.invoke_pos() > ack_pos => (t - ack).max(0),
                     _ => 0,
                 }
             };

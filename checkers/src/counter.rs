@@ -39,7 +39,7 @@ pub struct ReadBounds {
 fn int_of(h: &History, op: &Op, what: &str) -> Result<i64, CheckError> {
     op.value.as_i64().ok_or_else(|| CheckError::Input {
         source_name: h.source.clone(),
-        line: op.complete_line.unwrap_or(op.invoke_line),
+        line: op.line(),
         message: format!("a counter {what} must be an integer, found {}", op.value),
     })
 }
@@ -53,7 +53,7 @@ pub fn read_bounds(h: &History, initial: i64) -> Result<Vec<ReadBounds>, CheckEr
     let mut out = Vec::new();
     for r in h.ops_with_f("read").filter(|o| o.is_ok()) {
         let value = int_of(h, r, "read")?;
-        let r_end = r.complete_pos.unwrap_or(usize::MAX);
+        let r_end = r.complete_pos().unwrap_or(usize::MAX);
         let (mut lower, mut upper) = (initial, initial);
         let mut certain = Vec::new();
         for (inc, d) in &incs {
@@ -61,7 +61,7 @@ pub fn read_bounds(h: &History, initial: i64) -> Result<Vec<ReadBounds>, CheckEr
                 lower += d;
                 upper += d;
                 certain.push(inc.index);
-            } else if inc.invoke_pos < r_end {
+            } else if inc.invoke_pos() < r_end {
                 lower += d.min(&0);
                 upper += d.max(&0);
             }

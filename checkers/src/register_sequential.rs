@@ -219,7 +219,7 @@ pub fn check_single_register(h: &History) -> SeqVerdict {
             let Some((step, o)) = lane.get(s[l] as usize) else {
                 continue;
             };
-            let done = std::cmp::Reverse(o.complete_pos.unwrap_or(usize::MAX));
+            let done = std::cmp::Reverse(o.complete_pos().unwrap_or(usize::MAX));
             let rank = |x: u32| (if wanted.contains(&x) { 2 } else { 0 }, done);
             match *step {
                 Step::Write(x) => moves.push((rank(x), l, x)),

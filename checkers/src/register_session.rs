@@ -140,7 +140,7 @@ impl<'h> RegIndex<'h> {
             if o.f == "cas" && o.value.as_array().is_none_or(|a| a.len() != 2) {
                 return Err(CheckError::Input {
                     source_name: h.source.clone(),
-                    line: o.complete_line.unwrap_or(o.invoke_line),
+                    line: o.line(),
                     message: format!("cas value must be [expected, new], got {}", o.value),
                 });
             }
@@ -234,7 +234,7 @@ impl<'h> RegIndex<'h> {
             }
             let w = live[0];
             let wo = &h.ops[w];
-            if o.complete_pos.is_some_and(|c| c < wo.invoke_pos) {
+            if o.complete_pos().is_some_and(|c| c < wo.invoke_pos()) {
                 garbage.push(
                     g(format!(
                         "op {} read {} from {} and completed before op {}, the only op that wrote {}, was even invoked",

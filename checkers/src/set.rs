@@ -52,7 +52,7 @@ fn key_of(v: &Value) -> String {
 fn read_elements<'a>(h: &History, op: &'a Op) -> Result<&'a Vec<Value>, CheckError> {
     op.value.as_array().ok_or_else(|| CheckError::Input {
         source_name: h.source.clone(),
-        line: op.complete_line.unwrap_or(op.invoke_line),
+        line: op.line(),
         message: format!("a set read must return a list, found {}", op.value),
     })
 }

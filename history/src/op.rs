@@ -53,18 +53,16 @@ pub struct Op {
     /// The completion's value when the op completed `ok` or `fail`, else the invocation's;
     /// `null` when the value is stored in [`History::txns`].
     pub value: Value,
-    /// Position of the invocation among all events (real-time order).
-    pub invoke_pos: usize,
-    /// Position of the completion among all events; `None` if it never completed.
-    /// An `info` completion is recorded here too, but it does not bound when the op took effect.
-    pub complete_pos: Option<usize>,
+    /// Positions of the invocation and completion among all events (see
+    /// [`Op::invoke_pos`]); `u32::MAX` if it never completed.
+    invoke_pos: u32,
+    complete_pos: u32,
     pub invoke_time: Option<i64>,
     pub complete_time: Option<i64>,
     pub node: Option<Name>,
-    pub phase: Option<Name>,
-    /// 1-based source lines of the invocation and completion.
-    pub invoke_line: usize,
-    pub complete_line: Option<usize>,
+    /// 1-based source lines of the invocation and completion (0: never completed).
+    invoke_line: u32,
+    complete_line: u32,
     /// Fields most operations lack, kept apart so that each op stays small.
     rare: Option<Box<Rare>>,
 }
@@ -73,6 +71,7 @@ pub struct Op {
 #[derive(Debug, Clone, PartialEq, Default)]
 struct Rare {
     key: Option<Value>,
+    phase: Option<Name>,
     error: Option<String>,
     extra: Map<String, Value>,
 }
@@ -93,6 +92,35 @@ impl Op {
             .map(|r| &r.extra)
             .filter(|m| !m.is_empty())
     }
+    /// The `phase` the events carried (`"final"` for reads after healing).
+    pub fn phase(&self) -> Option<&str> {
+        self.rare.as_ref()?.phase.as_deref()
+    }
+    /// Sets the phase (for tests and tools that mark final reads).
+    pub fn set_phase(&mut self, phase: Option<&str>) {
+        self.rare_mut().phase = phase.map(Name::new);
+    }
+    /// Position of the invocation among all events (real-time order).
+    pub fn invoke_pos(&self) -> usize {
+        self.invoke_pos as usize
+    }
+    /// Position of the completion among all events; `None` if it never completed. An `info`
+    /// completion is recorded here too, but it does not bound when the op took effect.
+    pub fn complete_pos(&self) -> Option<usize> {
+        (self.complete_pos != u32::MAX).then_some(self.complete_pos as usize)
+    }
+    /// 1-based source line of the invocation.
+    pub fn invoke_line(&self) -> usize {
+        self.invoke_line as usize
+    }
+    /// 1-based source line of the completion, if it completed.
+    pub fn complete_line(&self) -> Option<usize> {
+        (self.complete_line != 0).then_some(self.complete_line as usize)
+    }
+    /// The line to name when the op's value is wrong: its completion's, else its invocation's.
+    pub fn line(&self) -> usize {
+        self.complete_line().unwrap_or(self.invoke_line())
+    }
     fn rare_mut(&mut self) -> &mut Rare {
         self.rare.get_or_insert_with(Default::default)
     }
@@ -106,19 +134,19 @@ impl Op {
     }
     /// True if the op was taken after faults were healed (`"phase": "final"`).
     pub fn is_final(&self) -> bool {
-        self.phase.as_deref() == Some("final")
+        self.phase() == Some("final")
     }
     /// Real-time order: `self` completed (ok or fail) before `other` was invoked.
     pub fn precedes(&self, other: &Op) -> bool {
-        match (self.outcome, self.complete_pos) {
+        match (self.outcome, self.complete_pos()) {
             (Outcome::Info, _) | (_, None) => false,
-            (_, Some(c)) => c < other.invoke_pos,
+            (_, Some(c)) => c < other.invoke_pos(),
         }
     }
     /// The position after which the op can no longer take effect (its completion), or
     /// `usize::MAX` for an indeterminate op.
     pub fn effect_deadline(&self) -> usize {
-        match (self.outcome, self.complete_pos) {
+        match (self.outcome, self.complete_pos()) {
             (Outcome::Info, _) | (_, None) => usize::MAX,
             (_, Some(c)) => c,
         }
@@ -291,6 +319,22 @@ impl HistoryBuilder {
     /// Adds the next event (see [`History::from_events`] for the errors).
     pub fn push(&mut self, ev: Event) -> Result<(), ParseError> {
         let pos = self.pos;
+        // Positions and lines are kept in 32 bits (u32::MAX and 0 mean "none").
+        let (Ok(pos32), Ok(line32)) = (u32::try_from(pos), u32::try_from(ev.line)) else {
+            return Err(seq_err(
+                &self.source,
+                ev.line,
+                "the history has more than 4 billion events or lines, more than faultline can hold"
+                    .into(),
+            ));
+        };
+        if pos32 == u32::MAX {
+            return Err(seq_err(
+                &self.source,
+                ev.line,
+                "the history has more than 4 billion events, more than faultline can hold".into(),
+            ));
+        }
         self.pos += 1;
         let index = ev.index.unwrap_or(pos as u64);
         let p = match ev.process {
@@ -331,13 +375,15 @@ impl HistoryBuilder {
                 }
                 let id = self.ops.len();
                 self.pending.insert(p, id);
-                let rare = (ev.key.is_some() || !ev.extra.is_empty()).then(|| {
-                    Box::new(Rare {
-                        key: ev.key,
-                        error: None,
-                        extra: ev.extra,
-                    })
-                });
+                let rare =
+                    (ev.key.is_some() || ev.phase.is_some() || !ev.extra.is_empty()).then(|| {
+                        Box::new(Rare {
+                            key: ev.key,
+                            phase: ev.phase.map(|n| self.names.get(&n)),
+                            error: None,
+                            extra: ev.extra,
+                        })
+                    });
                 self.ops.push(Op {
                     id,
                     index,
@@ -347,14 +393,13 @@ impl HistoryBuilder {
                     outcome: Outcome::Info,
                     txn: None,
                     value: ev.value,
-                    invoke_pos: pos,
-                    complete_pos: None,
+                    invoke_pos: pos32,
+                    complete_pos: u32::MAX,
                     invoke_time: ev.time,
                     complete_time: None,
                     node: ev.node.map(|n| self.names.get(&n)),
-                    phase: ev.phase.map(|n| self.names.get(&n)),
-                    invoke_line: ev.line,
-                    complete_line: None,
+                    invoke_line: line32,
+                    complete_line: 0,
                     rare,
                 });
             }
@@ -381,10 +426,10 @@ impl HistoryBuilder {
                         ),
                     ));
                 }
-                op.complete_pos = Some(pos);
+                op.complete_pos = pos32;
                 op.complete_index = Some(index);
                 op.complete_time = ev.time;
-                op.complete_line = Some(ev.line);
+                op.complete_line = line32;
                 if let Some(e) = ev.error {
                     op.rare_mut().error = Some(e);
                 }
@@ -392,7 +437,7 @@ impl HistoryBuilder {
                     op.node = Some(self.names.get(&n));
                 }
                 if let Some(n) = ev.phase {
-                    op.phase = Some(self.names.get(&n));
+                    op.rare_mut().phase = Some(self.names.get(&n));
                 }
                 if op.key().is_none() && ev.key.is_some() {
                     op.rare_mut().key = ev.key;
@@ -490,7 +535,7 @@ mod tests {
         assert!(hist.ops[0].precedes(&hist.ops[2]));
         assert_eq!(hist.ops[2].outcome, Outcome::Info);
         assert_eq!(hist.ops[3].outcome, Outcome::Info);
-        assert_eq!(hist.ops[3].complete_pos, None);
+        assert_eq!(hist.ops[3].complete_pos(), None);
         assert!(!hist.ops[2].precedes(&hist.ops[3]));
     }
 

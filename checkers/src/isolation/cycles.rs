@@ -5,7 +5,7 @@
 
 use super::graph::{DepGraph, Rels, PROCESS, REALTIME, RW, WR, WW};
 use super::txns::TxnId;
-use petgraph::algo::kosaraju_scc;
+use petgraph::algo::{kosaraju_scc, tarjan_scc};
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeFiltered;
 use std::collections::{BTreeSet, VecDeque};
@@ -114,13 +114,12 @@ pub fn search(
     deadline: Option<Instant>,
 ) -> Search {
     let mut s = Search::default();
-    let mut sccs: Vec<Vec<TxnId>> = kosaraju_scc(&dg.g)
+    let mut sccs: Vec<Vec<TxnId>> = tarjan_scc(&dg.g)
         .into_iter()
         .filter(|c| c.len() > 1)
-        .map(|c| {
-            let mut v: Vec<TxnId> = c.iter().map(|n| n.index() as TxnId).collect();
-            v.sort_unstable();
-            v
+        .map(|mut c| {
+            c.sort_unstable();
+            c
         })
         .collect();
     sccs.sort_unstable();
@@ -140,9 +139,9 @@ pub fn search(
             g.add_node(());
         }
         for &m in &members {
-            for e in dg.g.edges(NodeIndex::new(m as usize)) {
+            for e in dg.g.edges(m) {
                 use petgraph::visit::EdgeRef;
-                let t = local_of[e.target().index()];
+                let t = local_of[e.target() as usize];
                 if t != u32::MAX {
                     g.add_edge(
                         NodeIndex::new(local_of[m as usize] as usize),

@@ -3,7 +3,8 @@
 
 use super::txns::{TxnId, Txns};
 use history::{History, Outcome};
-use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::csr::Csr;
+use petgraph::Directed;
 
 /// A set of edge kinds.
 pub type Rels = u8;
@@ -54,44 +55,46 @@ impl EdgeSet {
     }
     /// Builds the graph over `n` transactions, merging kinds of parallel edges.
     pub fn build(mut self, n: usize) -> DepGraph {
-        self.edges.sort_unstable_by_key(|&(a, b, _)| (a, b));
-        let mut g: DiGraph<(), Rels, u32> = DiGraph::with_capacity(n, self.edges.len());
-        for _ in 0..n {
-            g.add_node(());
+        let edges = &mut self.edges;
+        edges.sort_unstable_by_key(|&(a, b, _)| (a, b));
+        // Merge parallel edges in place, then hand the sorted list to the compact graph.
+        let mut w = 0;
+        for i in 0..edges.len() {
+            let (a, b, r) = edges[i];
+            if w > 0 && edges[w - 1].0 == a && edges[w - 1].1 == b {
+                edges[w - 1].2 |= r;
+            } else {
+                edges[w] = (a, b, r);
+                w += 1;
+            }
         }
-        let mut last: Option<(TxnId, TxnId, Rels)> = None;
+        edges.truncate(w);
         let mut counts = [0usize; 5];
-        for (a, b, r) in self.edges.drain(..) {
-            match &mut last {
-                Some((la, lb, lr)) if *la == a && *lb == b => *lr |= r,
-                _ => {
-                    if let Some((la, lb, lr)) = last.take() {
-                        add(&mut g, &mut counts, la, lb, lr);
-                    }
-                    last = Some((a, b, r));
+        for &(_, _, r) in edges.iter() {
+            for (i, k) in KINDS.iter().enumerate() {
+                if r & k != 0 {
+                    counts[i] += 1;
                 }
             }
         }
-        if let Some((la, lb, lr)) = last {
-            add(&mut g, &mut counts, la, lb, lr);
+        let mut g: Graph =
+            Csr::from_sorted_edges(edges).expect("edges were sorted and merged just above");
+        drop(self);
+        while g.node_count() < n {
+            g.add_node(());
         }
         DepGraph { g, counts }
     }
 }
 
-fn add(g: &mut DiGraph<(), Rels, u32>, counts: &mut [usize; 5], a: TxnId, b: TxnId, r: Rels) {
-    for (i, k) in KINDS.iter().enumerate() {
-        if r & k != 0 {
-            counts[i] += 1;
-        }
-    }
-    g.add_edge(NodeIndex::new(a as usize), NodeIndex::new(b as usize), r);
-}
+/// The whole history's graph, compressed (sparse rows: a node's out-edges are a slice, sorted
+/// by target). Node `i` is transaction `i`.
+pub type Graph = Csr<(), Rels, Directed, u32>;
 
 /// The dependency graph: node `i` is transaction `i`.
 #[derive(Debug)]
 pub struct DepGraph {
-    pub g: DiGraph<(), Rels, u32>,
+    pub g: Graph,
     /// Edges carrying each kind, in [`KINDS`] order.
     pub counts: [usize; 5],
 }
@@ -99,10 +102,10 @@ pub struct DepGraph {
 impl DepGraph {
     /// The kinds on the edge `a -> b` (0 if none).
     pub fn rels(&self, a: TxnId, b: TxnId) -> Rels {
-        self.g
-            .find_edge(NodeIndex::new(a as usize), NodeIndex::new(b as usize))
-            .map(|e| self.g[e])
-            .unwrap_or(0)
+        match self.g.neighbors_slice(a).binary_search(&b) {
+            Ok(i) => self.g.edges_slice(a)[i],
+            Err(_) => 0,
+        }
     }
 }
 
@@ -132,9 +135,9 @@ pub fn realtime_edges(h: &History, txns: &Txns, edges: &mut EdgeSet) {
             continue;
         }
         let op = &h.ops[t.op];
-        events.push((op.invoke_pos, false, i as TxnId));
+        events.push((op.invoke_pos(), false, i as TxnId));
         if t.outcome == Outcome::Ok {
-            if let Some(c) = op.complete_pos {
+            if let Some(c) = op.complete_pos() {
                 events.push((c, true, i as TxnId));
             }
         }

@@ -113,10 +113,10 @@ pub fn data_model(h: &History) -> Result<DataModel, CheckError> {
         for m in h.txns.mops(t) {
             match (m.f, m.value) {
                 (MopF::Append, _) => {
-                    first_append.get_or_insert(op.invoke_line);
+                    first_append.get_or_insert(op.invoke_line());
                 }
                 (MopF::Write, _) => {
-                    first_write.get_or_insert(op.invoke_line);
+                    first_write.get_or_insert(op.invoke_line());
                 }
                 (MopF::Read, Recorded::One(_)) => scalar_read = true,
                 (MopF::Read, _) => {}
@@ -150,9 +150,9 @@ pub fn collect(h: &History) -> Result<Txns<'_>, CheckError> {
     for op in ops {
         let completed = op.outcome == Outcome::Ok;
         let line = if completed {
-            op.complete_line.unwrap_or(op.invoke_line)
+            op.line()
         } else {
-            op.invoke_line
+            op.invoke_line()
         };
         let input = |message: String| CheckError::Input {
             source_name: h.source.clone(),
@@ -183,7 +183,7 @@ pub fn collect(h: &History) -> Result<Txns<'_>, CheckError> {
             if model == DataModel::ListAppend && m.f == MopF::Write {
                 return Err(CheckError::Input {
                     source_name: h.source.clone(),
-                    line: op.invoke_line,
+                    line: op.invoke_line(),
                     message: "a `w` micro-op in a list-append history".into(),
                 });
             }

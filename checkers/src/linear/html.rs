@@ -74,9 +74,9 @@ fn draw(s: &mut String, h: &History, ops: &[usize], w: &witness::Witness) {
     let mut positions: Vec<usize> = Vec::new();
     for &o in shown {
         let op = &h.ops[o];
-        positions.push(op.invoke_pos);
+        positions.push(op.invoke_pos());
         if op.outcome != Outcome::Info {
-            if let Some(c) = op.complete_pos {
+            if let Some(c) = op.complete_pos() {
                 positions.push(c);
             }
         }
@@ -111,7 +111,7 @@ fn draw(s: &mut String, h: &History, ops: &[usize], w: &witness::Witness) {
     }
     let stuck = &h.ops[w.op];
     if let Some(c) = stuck
-        .complete_pos
+        .complete_pos()
         .filter(|_| stuck.outcome != Outcome::Info)
     {
         let x = left + rank(c) * step + step / 2;
@@ -124,9 +124,9 @@ fn draw(s: &mut String, h: &History, ops: &[usize], w: &witness::Witness) {
     for &o in shown {
         let op = &h.ops[o];
         let y = 20 + lanes[&op.process] * lane_h;
-        let x0 = left + rank(op.invoke_pos) * step;
+        let x0 = left + rank(op.invoke_pos()) * step;
         let crashed = op.outcome == Outcome::Info;
-        let x1 = match op.complete_pos {
+        let x1 = match op.complete_pos() {
             Some(c) if !crashed => left + rank(c) * step + step,
             _ => left + end * step,
         };

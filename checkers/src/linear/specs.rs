@@ -51,7 +51,7 @@ impl<'a, I> Builder<'a, I> {
         self.calls.push(Call {
             input,
             op: op.id,
-            call_pos: op.invoke_pos,
+            call_pos: op.invoke_pos(),
             ret_pos: op.effect_deadline(),
             class,
         });
@@ -59,7 +59,7 @@ impl<'a, I> Builder<'a, I> {
     fn bad(&self, op: &Op, message: String) -> CheckError {
         CheckError::Input {
             source_name: self.source.to_string(),
-            line: op.complete_line.unwrap_or(op.invoke_line),
+            line: op.line(),
             message,
         }
     }

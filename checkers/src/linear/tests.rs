@@ -479,7 +479,7 @@ fn final_phase_replica_reads_are_not_judged_for_linearizability() {
     assert!(!linearizable("register", text));
     // The same stale read, taken from one replica's own state after the faults were healed.
     let mut h = hist(text);
-    h.ops[2].phase = Some("final".into());
+    h.ops[2].set_phase(Some("final"));
     let opts = CheckOptions {
         model: Some("register".into()),
         ..Default::default()

@@ -39,11 +39,11 @@ pub struct Witness {
 }
 
 fn op_line(o: &Op) -> String {
-    match (o.outcome, o.complete_line) {
+    match (o.outcome, o.complete_line()) {
         (Outcome::Info, _) | (_, None) => {
-            format!("invoked on line {}, never completed", o.invoke_line)
+            format!("invoked on line {}, never completed", o.invoke_line())
         }
-        (_, Some(c)) => format!("lines {}-{}", o.invoke_line, c),
+        (_, Some(c)) => format!("lines {}-{}", o.invoke_line(), c),
     }
 }
 

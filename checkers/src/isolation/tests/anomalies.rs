@@ -439,7 +439,7 @@ fn final_phase_replica_reads_are_not_judged_for_isolation() {
     assert!(!types(stale, SS).is_empty());
     // ...but not when it is a final-phase read of one replica's own state.
     let mut h = hist(stale);
-    h.ops[1].phase = Some("final".into());
+    h.ops[1].set_phase(Some("final"));
     let r = check(
         &h,
         &CheckOptions {

@@ -5,7 +5,6 @@ use crate::isolation::graph::{realtime_edges, EdgeSet, REALTIME};
 use crate::isolation::txns::collect;
 use history::sim::{list_append, ListAppendConfig};
 use history::History;
-use petgraph::graph::NodeIndex;
 use petgraph::visit::{Bfs, EdgeFiltered};
 
 #[test]
@@ -38,9 +37,9 @@ fn realtime_reduction_preserves_exactly_the_real_time_order() {
                 continue;
             }
             let mut reach = vec![false; n];
-            let mut bfs = Bfs::new(&rt, NodeIndex::new(i));
+            let mut bfs = Bfs::new(&rt, i as u32);
             while let Some(v) = bfs.next(&rt) {
-                reach[v.index()] = v.index() != i;
+                reach[v as usize] = v as usize != i;
             }
             for (j, b) in txns.all.iter().enumerate() {
                 if !b.in_graph() || i == j {
