@@ -37,10 +37,6 @@ pub const MAX_PATH: usize = 64;
 pub struct CausalIndex<'a, 'h> {
     pub ix: &'a AppendIndex<'h>,
     pub lanes: usize,
-    /// Per op: its direct causal predecessors (session predecessor first, then the
-    /// transactions it read from), as a range of `preds`.
-    pred_start: Vec<u32>,
-    preds: Vec<u32>,
     /// `vc[op * lanes + lane]`: the highest `seq` of `lane` in op's strict causal past.
     vc: Vec<u32>,
     /// Ops whose clock was computed (all non-failed txns unless a causal cycle reaches them).
@@ -67,112 +63,97 @@ impl<'a, 'h> CausalIndex<'a, 'h> {
                 "the causal check needs {n} operations x {lanes} sessions vector-clock entries, more than its budget of {budget}; causal-stale-read, causal-cycle and causal-order-conflict were not checked"
             ));
         }
-        // Direct predecessors.
-        let mut pred_start = Vec::with_capacity(n + 1);
-        let mut preds = Vec::new();
-        let mut last = vec![NONE; n];
-        for op in 0..n {
-            pred_start.push(preds.len() as u32);
-            let l = ix.lane[op];
-            if l == NONE {
+        // Clocks in post-order of a depth-first walk over predecessors, computed on the fly
+        // from the index (nothing per edge is stored): an op's clock is the merge of its
+        // predecessors'. An op that reaches itself (a back edge), or whose predecessor could
+        // not be clocked, lies on or after a cycle and stays undone.
+        const UNSEEN: u8 = 0;
+        const OPEN: u8 = 1;
+        const DONE: u8 = 2;
+        const CYCLIC: u8 = 3;
+        let mut state = vec![UNSEEN; n];
+        let mut vc = vec![0u32; n * lanes];
+        let mut row = vec![0u32; lanes];
+        // The predecessors of every open op, stacked; a frame is (op, its first, next, cyclic).
+        let mut stacked: Vec<u32> = Vec::new();
+        let mut frames: Vec<(u32, u32, u32, bool)> = Vec::new();
+        for root in 0..n as u32 {
+            if ix.lane[root as usize] == NONE || state[root as usize] != UNSEEN {
                 continue;
             }
-            let s = ix.seq[op];
-            if s > 1 {
-                preds.push(ix.lane_ops[l as usize][s as usize - 2]);
-            }
-            for ri in ix.reads_of(op) {
-                for &e in ix.elems(&ix.reads[ri]).iter().rev() {
-                    if !ix.is_real(e) {
-                        continue;
+            state[root as usize] = OPEN;
+            let first = stacked.len() as u32;
+            push_preds(ix, root, &mut stacked);
+            frames.push((root, first, first, false));
+            while let Some(top) = frames.last_mut() {
+                if (top.2 as usize) < stacked.len() {
+                    let p = stacked[top.2 as usize];
+                    top.2 += 1;
+                    match state[p as usize] {
+                        UNSEEN => {
+                            state[p as usize] = OPEN;
+                            let first = stacked.len() as u32;
+                            push_preds(ix, p, &mut stacked);
+                            frames.push((p, first, first, false));
+                        }
+                        OPEN | CYCLIC => top.3 = true,
+                        _ => {}
                     }
-                    let w = ix.appends[e as usize].op;
-                    if w as usize == op
-                        || (ix.lane[w as usize] == l && ix.seq[w as usize] < s)
-                        || last[w as usize] == op as u32
-                    {
-                        continue;
+                    continue;
+                }
+                let (t, first, _, cyclic) = frames.pop().expect("a frame is on top");
+                if cyclic {
+                    state[t as usize] = CYCLIC;
+                    if let Some(parent) = frames.last_mut() {
+                        parent.3 = true;
                     }
-                    last[w as usize] = op as u32;
-                    preds.push(w);
-                }
-            }
-        }
-        pred_start.push(preds.len() as u32);
-        drop(last);
-        // Successors, for Kahn's topological order.
-        let mut indeg = vec![0u32; n];
-        let mut succ_start = vec![0u32; n + 1];
-        for op in 0..n {
-            for &p in &preds[pred_start[op] as usize..pred_start[op + 1] as usize] {
-                succ_start[p as usize + 1] += 1;
-                indeg[op] += 1;
-            }
-        }
-        for i in 0..n {
-            succ_start[i + 1] += succ_start[i];
-        }
-        let mut fill = succ_start.clone();
-        let mut succ = vec![0u32; preds.len()];
-        for op in 0..n {
-            for &p in &preds[pred_start[op] as usize..pred_start[op + 1] as usize] {
-                succ[fill[p as usize] as usize] = op as u32;
-                fill[p as usize] += 1;
-            }
-        }
-        drop(fill);
-        let mut vc = vec![0u32; n * lanes];
-        let mut done = vec![false; n];
-        let mut queue: VecDeque<u32> = (0..n as u32)
-            .filter(|&o| ix.lane[o as usize] != NONE && indeg[o as usize] == 0)
-            .collect();
-        let mut row = vec![0u32; lanes];
-        while let Some(t) = queue.pop_front() {
-            let t = t as usize;
-            row.iter_mut().for_each(|x| *x = 0);
-            for &p in &preds[pred_start[t] as usize..pred_start[t + 1] as usize] {
-                let (pl, ps) = (ix.lane[p as usize] as usize, ix.seq[p as usize]);
-                if row[pl] >= ps {
-                    continue; // already in the past, and with it everything before it
-                }
-                let pv = &vc[p as usize * lanes..(p as usize + 1) * lanes];
-                for (x, &y) in row.iter_mut().zip(pv) {
-                    if y > *x {
-                        *x = y;
+                } else {
+                    row.iter_mut().for_each(|x| *x = 0);
+                    for &p in &stacked[first as usize..] {
+                        let (pl, ps) = (ix.lane[p as usize] as usize, ix.seq[p as usize]);
+                        if row[pl] >= ps {
+                            continue; // already in the past, and with it everything before it
+                        }
+                        let pv = &vc[p as usize * lanes..(p as usize + 1) * lanes];
+                        for (x, &y) in row.iter_mut().zip(pv) {
+                            if y > *x {
+                                *x = y;
+                            }
+                        }
+                        row[pl] = ps;
                     }
+                    vc[t as usize * lanes..(t as usize + 1) * lanes].copy_from_slice(&row);
+                    state[t as usize] = DONE;
                 }
-                row[pl] = ps;
-            }
-            vc[t * lanes..(t + 1) * lanes].copy_from_slice(&row);
-            done[t] = true;
-            for &s in &succ[succ_start[t] as usize..succ_start[t + 1] as usize] {
-                indeg[s as usize] -= 1;
-                if indeg[s as usize] == 0 {
-                    queue.push_back(s);
-                }
+                stacked.truncate(first as usize);
             }
         }
-        // Whatever Kahn could not reach lies on or after a cycle: find the cycles.
+        let done: Vec<bool> = state.iter().map(|&s| s == DONE).collect();
+        drop(state);
+        // Whatever could not be clocked lies on or after a cycle: find the cycles.
         let rest: Vec<u32> = (0..n as u32)
             .filter(|&o| ix.lane[o as usize] != NONE && !done[o as usize])
             .collect();
         let cycles = nontrivial_sccs(&rest, |o| {
-            preds[pred_start[o as usize] as usize..pred_start[o as usize + 1] as usize].to_vec()
+            let mut ps = Vec::new();
+            push_preds(ix, o, &mut ps);
+            ps
         });
         Ok(CausalIndex {
             ix,
             lanes,
-            pred_start,
-            preds,
             vc,
             done,
             cycles,
         })
     }
 
-    fn preds_of(&self, op: u32) -> &[u32] {
-        &self.preds
-            [self.pred_start[op as usize] as usize..self.pred_start[op as usize + 1] as usize]
+    /// The direct causal predecessors of `op`: its session predecessor first, then the
+    /// transactions it read from.
+    fn preds_of(&self, op: u32) -> Vec<u32> {
+        let mut out = Vec::new();
+        push_preds(self.ix, op, &mut out);
+        out
     }
 
     fn clock(&self, op: u32) -> &[u32] {
@@ -273,6 +254,34 @@ impl<'a, 'h> CausalIndex<'a, 'h> {
     }
 }
 
+/// Pushes the direct causal predecessors of `op` (see [`CausalIndex::preds_of`]), each once.
+fn push_preds(ix: &AppendIndex, op: u32, out: &mut Vec<u32>) {
+    let l = ix.lane[op as usize];
+    if l == NONE {
+        return;
+    }
+    let first = out.len();
+    let s = ix.seq[op as usize];
+    if s > 1 {
+        out.push(ix.lane_ops[l as usize][s as usize - 2]);
+    }
+    for ri in ix.reads_of(op as usize) {
+        for &e in ix.elems(&ix.reads[ri]).iter().rev() {
+            if !ix.is_real(e) {
+                continue;
+            }
+            let w = ix.appends[e as usize].op;
+            if w == op
+                || (ix.lane[w as usize] == l && ix.seq[w as usize] < s)
+                || out[first..].contains(&w)
+            {
+                continue;
+            }
+            out.push(w);
+        }
+    }
+}
+
 /// Nontrivial SCCs of the subgraph induced by `nodes` (edges: pred -> node), each sorted,
 /// in order of their smallest member.
 pub(crate) fn nontrivial_sccs(nodes: &[u32], preds: impl Fn(u32) -> Vec<u32>) -> Vec<Vec<u32>> {
@@ -342,7 +351,7 @@ pub fn causal_cycle_cases(c: &CausalIndex) -> Vec<Anomaly> {
         .map(|scc| {
             let mut succ: IntMap<u32, Vec<u32>> = IntMap::default();
             for &m in scc {
-                for &p in c.preds_of(m) {
+                for p in c.preds_of(m) {
                     succ.entry(p).or_default().push(m);
                 }
             }
