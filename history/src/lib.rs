@@ -5,6 +5,11 @@
 //! [`History::from_events`] validates the event sequence and pairs each invocation with its
 //! completion into an [`Op`]; checkers work on ops. Codecs for the formats people already have
 //! live in their own modules and all produce [`Event`]s.
+//!
+//! Transactions (`f = "txn"`) are held typed: their micro-ops, with keys and values interned
+//! once for the whole history, live in [`History::txns`] ([`txn::TxnStore`]), which is what
+//! keeps a loaded history to a few hundred bytes per transaction; [`History::value`] gives the
+//! JSON back where a person reads it.
 
 pub mod edn;
 pub mod error;
