@@ -37,6 +37,10 @@ impl<'a, I> Builder<'a, I> {
         }
     }
     fn push(&mut self, op: &Op, input: I) {
+        debug_assert!(
+            op.txn.is_none(),
+            "txn ops need a class key from their micro-ops"
+        );
         let class_key = format!("{}\u{0}{}", op.f, op.value);
         self.push_class(op, input, class_key);
     }
@@ -785,7 +789,10 @@ pub fn multi_register(
         parsed.push((*op, out));
     }
     for (op, out) in parsed {
-        b.push(op, MultiOp(out));
+        // Open txns are interchangeable when their micro-ops are (reads of open txns are
+        // unknown); not by `op.value`, which is null for the typed txns the history keeps.
+        let class = format!("{out:?}");
+        b.push_class(op, MultiOp(out), class);
     }
     let init = vec![0u32; keys.len()].into_boxed_slice();
     Ok(Prepared {

@@ -245,6 +245,16 @@ fn multi_register() {
         "multi-register",
         "0 invoke txn [[\"write\",\"x\",1]]\n0 info txn [[\"write\",\"x\",1]]\n1 invoke txn [[\"read\",\"x\",null]]\n1 ok txn [[\"read\",\"x\",1]]"
     ));
+    // Two crashed txns that write different values are not interchangeable: either may
+    // land. (With `r`/`w` micro-ops, which the history keeps typed, not as JSON.)
+    assert!(linearizable(
+        "multi-register",
+        "0 invoke txn [[\"w\",\"x\",1]]\n0 info txn [[\"w\",\"x\",1]]\n1 invoke txn [[\"w\",\"x\",2]]\n1 info txn [[\"w\",\"x\",2]]\n2 invoke txn [[\"r\",\"x\",null]]\n2 ok txn [[\"r\",\"x\",2]]"
+    ));
+    assert!(linearizable(
+        "multi-register",
+        "0 invoke txn [[\"w\",\"x\",1]]\n0 info txn [[\"w\",\"x\",1]]\n1 invoke txn [[\"w\",\"x\",2]]\n1 info txn [[\"w\",\"x\",2]]\n2 invoke txn [[\"r\",\"x\",null]]\n2 ok txn [[\"r\",\"x\",2]]\n2 invoke txn [[\"r\",\"x\",null]]\n2 ok txn [[\"r\",\"x\",1]]"
+    ));
 }
 
 #[test]
