@@ -665,15 +665,27 @@ mod tests {
             r#"{"not":"a list"}"#,
             r#"7"#,
         ];
-        for typ in ["ok", "fail", "info"] {
+        // Completions whose value comes first are built as JSON and stored by the builder.
+        for (typ, value_first) in [
+            ("ok", false),
+            ("fail", false),
+            ("info", false),
+            ("ok", true),
+        ] {
             let mut text = String::new();
             for (p, v) in values.iter().enumerate() {
                 text.push_str(&format!(
                     "{{\"f\":\"txn\",\"process\":{p},\"type\":\"invoke\",\"value\":[[\"append\",\"x\",{p}]]}}\n"
                 ));
-                text.push_str(&format!(
-                    "{{\"f\":\"txn\",\"process\":{p},\"type\":\"{typ}\",\"value\":{v}}}\n"
-                ));
+                if value_first {
+                    text.push_str(&format!(
+                        "{{\"value\":{v},\"f\":\"txn\",\"process\":{p},\"type\":\"{typ}\"}}\n"
+                    ));
+                } else {
+                    text.push_str(&format!(
+                        "{{\"f\":\"txn\",\"process\":{p},\"type\":\"{typ}\",\"value\":{v}}}\n"
+                    ));
+                }
             }
             let a = parse_history("h", &text).unwrap();
             let b = History::from_events("h", parse("h", &text).unwrap()).unwrap();
