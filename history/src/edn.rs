@@ -14,19 +14,40 @@
 use crate::error::{ParseError, ParseErrorKind};
 use crate::event::Event;
 use crate::jsonl::event_from_json;
+use crate::op::{History, HistoryBuilder};
 use serde_json::{Map, Number, Value};
 
 /// Parses a Jepsen EDN history into events.
 pub fn parse(source_name: &str, text: &str) -> Result<Vec<Event>, ParseError> {
-    let mut r = Reader::new(text);
     let mut events = Vec::new();
+    each_event(source_name, text, |ev| {
+        events.push(ev);
+        Ok(())
+    })?;
+    Ok(events)
+}
+
+/// Parses a Jepsen EDN history straight into a validated history, one event at a time (no
+/// list of every event's JSON in memory).
+pub fn parse_history(source_name: &str, text: &str) -> Result<History, ParseError> {
+    let mut b = HistoryBuilder::new(source_name);
+    each_event(source_name, text, |ev| b.push(ev))?;
+    Ok(b.finish())
+}
+
+/// Calls `f` with each event of the text, in order; stops at the first error.
+fn each_event(
+    source_name: &str,
+    text: &str,
+    mut f: impl FnMut(Event) -> Result<(), ParseError>,
+) -> Result<(), ParseError> {
+    let mut r = Reader::new(text);
     let syntax =
         |line: usize, m: String| ParseError::new(source_name, line, ParseErrorKind::Syntax(m));
-    let push = |v: Value, line: usize, events: &mut Vec<Event>| -> Result<(), ParseError> {
+    let mut push = |v: Value, line: usize| -> Result<(), ParseError> {
         let ev = event_from_json(v)
             .map_err(|m| ParseError::new(source_name, line, ParseErrorKind::Event(m)))?;
-        events.push(Event { line, ..ev });
-        Ok(())
+        f(Event { line, ..ev })
     };
     loop {
         r.skip_ws().map_err(|(l, m)| syntax(l, m))?;
@@ -55,16 +76,16 @@ pub fn parse(source_name: &str, text: &str) -> Result<Vec<Event>, ParseError> {
                     Some(_) => {
                         let l = r.line;
                         let v = r.value().map_err(|(l, m)| syntax(l, m))?;
-                        push(v, l, &mut events)?;
+                        push(v, l)?;
                     }
                 }
             }
         } else {
             let v = r.value().map_err(|(l, m)| syntax(l, m))?;
-            push(v, line, &mut events)?;
+            push(v, line)?;
         }
     }
-    Ok(events)
+    Ok(())
 }
 
 /// Reads one EDN value from `text` into JSON (for tests and tools).
@@ -373,7 +394,6 @@ fn atom(t: &str) -> Option<Value> {
 mod tests {
     use super::*;
     use crate::event::{EventType, Process};
-    use crate::op::History;
     use serde_json::json;
 
     #[test]
@@ -420,6 +440,30 @@ mod tests {
         let evs = parse("k.edn", text).unwrap();
         assert_eq!(evs[1].line, 2);
         assert_eq!(evs[1].value, json!([["read", "x", 1], ["write", "y", 2]]));
+    }
+
+    #[test]
+    fn streamed_history_equals_event_list_history() {
+        let text = r#"[{:process 0, :type :invoke, :f :txn, :value [[:append :x 1] [:r :y nil]]}
+ {:process 1, :type :invoke, :f :txn, :value [[:r :x nil]]}
+ {:process :nemesis, :type :info, :f :start-partition, :value :majority}
+ {:process 0, :type :ok, :f :txn, :value [[:append :x 1] [:r :y [2 3]]]}
+ {:process 1, :type :info, :f :txn, :value [[:r :x nil]]}
+ {:process 2, :type :invoke, :f :txn, :value [[:append :y 4]]}]"#;
+        let a = parse_history("h", text).unwrap();
+        let b = History::from_events("h", parse("h", text).unwrap()).unwrap();
+        assert_eq!(a.ops.len(), 3);
+        assert_eq!(a.nemesis, b.nemesis);
+        for (x, y) in a.ops.iter().zip(&b.ops) {
+            assert!(x.txn.is_some() && y.txn.is_some());
+            assert_eq!(a.value(x), b.value(y));
+            assert_eq!((x.outcome, x.complete_pos()), (y.outcome, y.complete_pos()));
+        }
+        assert_eq!(
+            *a.value(&a.ops[0]),
+            json!([["append", "x", 1], ["r", "y", [2, 3]]])
+        );
+        assert_eq!(*a.value(&a.ops[2]), json!([["append", "y", 4]]));
     }
 
     #[test]

@@ -71,10 +71,11 @@ pub fn parse_events(
 
 /// Parses text into a validated history.
 pub fn parse_str(source: &str, text: &str, format: Option<Format>) -> Result<History, ParseError> {
-    if format.unwrap_or_else(|| Format::detect(text)) == Format::Jsonl {
-        return jsonl::parse_history(source, text);
+    match format.unwrap_or_else(|| Format::detect(text)) {
+        Format::Jsonl => jsonl::parse_history(source, text),
+        Format::Edn => edn::parse_history(source, text),
+        f => History::from_events(source, parse_events(source, text, Some(f))?),
     }
-    History::from_events(source, parse_events(source, text, format)?)
 }
 
 /// Reads and parses a history file.
