@@ -456,37 +456,6 @@ impl TxnStore {
     }
 }
 
-impl Recorded<'_> {
-    /// What a recorded value means under a data model, as [`parse_txn`] reads it: reads of
-    /// transactions that did not complete `ok` are `Unknown`; a completed read of `null` is the
-    /// empty list or the initial (nil) register. Errors: a list read of a non-list. A register
-    /// read of a list has no id of its own here: it is `Err(None)`, for the caller to intern.
-    pub fn typed(
-        self,
-        f: MopF,
-        completed: bool,
-        kind: ReadKind,
-    ) -> Result<MopValue, Option<&'static str>> {
-        Ok(match (f, self) {
-            (MopF::Read, _) if !completed => MopValue::Unknown,
-            (MopF::Read, Recorded::Null) => match kind {
-                ReadKind::List => MopValue::List(Vec::new()),
-                ReadKind::Register => MopValue::Nil,
-            },
-            (MopF::Read, Recorded::List(xs)) => match kind {
-                ReadKind::List => MopValue::List(xs.to_vec()),
-                ReadKind::Register => return Err(None),
-            },
-            (MopF::Read, Recorded::One(_)) if kind == ReadKind::List => {
-                return Err(Some("a list read must be a list or null"))
-            }
-            (_, Recorded::One(v)) => MopValue::One(v),
-            (_, Recorded::Null) => MopValue::Nil,
-            (_, Recorded::List(_)) => unreachable!("only reads store lists"),
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
