@@ -265,7 +265,7 @@ struct StoredMop {
 }
 
 /// A micro-op's value as it was recorded, before the data model says what a read of `null`
-/// means (see [`Recorded::typed`]).
+/// means (a completed list read of null is the empty list; a register read of null, nil).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recorded<'a> {
     /// `null`.
