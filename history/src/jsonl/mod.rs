@@ -1,5 +1,25 @@
 //! faultline's native format: JSON Lines, one event per line (see docs/history-format.md).
 
+/// `DeserializeSeed` for a visitor of any JSON value: the seed deserializes with itself.
+macro_rules! seed_is_visitor {
+    ($t:ident<'_>, $v:ty) => {
+        impl<'de> serde::de::DeserializeSeed<'de> for $t<'_> {
+            type Value = $v;
+            fn deserialize<D: serde::de::Deserializer<'de>>(self, d: D) -> Result<$v, D::Error> {
+                d.deserialize_any(self)
+            }
+        }
+    };
+    ($t:ident, $v:ty) => {
+        impl<'de> serde::de::DeserializeSeed<'de> for $t {
+            type Value = $v;
+            fn deserialize<D: serde::de::Deserializer<'de>>(self, d: D) -> Result<$v, D::Error> {
+                d.deserialize_any(self)
+            }
+        }
+    };
+}
+
 mod txn_seed;
 
 use crate::error::{ParseError, ParseErrorKind};
@@ -170,12 +190,7 @@ struct LineVisitor<'s> {
     txns: Option<&'s mut TxnStore>,
 }
 
-impl<'de> DeserializeSeed<'de> for LineVisitor<'_> {
-    type Value = Line;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Line, D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed_is_visitor!(LineVisitor<'_>, Line);
 
 impl<'de> Visitor<'de> for LineVisitor<'_> {
     type Value = Line;
@@ -254,12 +269,7 @@ impl<'de> Visitor<'de> for LineVisitor<'_> {
 /// history's memory.
 struct ValueSeed<'s>(&'s mut Vec<Value>);
 
-impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
-    type Value = Value;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed_is_visitor!(ValueSeed<'_>, Value);
 
 impl<'de> Visitor<'de> for ValueSeed<'_> {
     type Value = Value;

@@ -8,7 +8,7 @@
 
 use super::ValueSeed;
 use crate::txn::{Id, Interner, MopF, TxnRef, TxnStore};
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use std::fmt;
 
@@ -19,12 +19,7 @@ pub(super) struct TxnSeed<'a> {
     pub stack: &'a mut Vec<Value>,
 }
 
-impl<'de> DeserializeSeed<'de> for TxnSeed<'_> {
-    type Value = Option<TxnRef>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<TxnRef>, D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed_is_visitor!(TxnSeed<'_>, Option<TxnRef>);
 
 fn drain_seq<'de, A: SeqAccess<'de>>(seq: &mut A) -> Result<(), A::Error> {
     while seq.next_element::<IgnoredAny>()?.is_some() {}
@@ -116,12 +111,7 @@ struct MopSeed<'a> {
     txn: &'a mut TxnRef,
 }
 
-impl<'de> DeserializeSeed<'de> for MopSeed<'_> {
-    type Value = bool;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed_is_visitor!(MopSeed<'_>, bool);
 
 impl<'de> Visitor<'de> for MopSeed<'_> {
     type Value = bool;
@@ -176,12 +166,7 @@ impl<'de> Visitor<'de> for MopSeed<'_> {
 /// A micro-op's function: `Some` for `"append"`, `"r"` and `"w"`.
 struct FSeed;
 
-impl<'de> DeserializeSeed<'de> for FSeed {
-    type Value = Option<MopF>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<MopF>, D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed_is_visitor!(FSeed, Option<MopF>);
 
 impl<'de> Visitor<'de> for FSeed {
     type Value = Option<MopF>;
@@ -224,12 +209,7 @@ impl<'de> Visitor<'de> for FSeed {
 /// A key: a string or a number, interned; `None` for anything else.
 struct KeySeed<'a>(&'a mut TxnStore);
 
-impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
-    type Value = Option<Id>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<Id>, D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed_is_visitor!(KeySeed<'_>, Option<Id>);
 
 impl<'de> Visitor<'de> for KeySeed<'_> {
     type Value = Option<Id>;
@@ -280,12 +260,7 @@ struct ValueIdSeed<'a> {
     list_ok: bool,
 }
 
-impl<'de> DeserializeSeed<'de> for ValueIdSeed<'_> {
-    type Value = Parsed;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Parsed, D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed_is_visitor!(ValueIdSeed<'_>, Parsed);
 
 impl<'de> Visitor<'de> for ValueIdSeed<'_> {
     type Value = Parsed;
@@ -335,12 +310,7 @@ struct ElemSeed<'a> {
     stack: &'a mut Vec<Value>,
 }
 
-impl<'de> DeserializeSeed<'de> for ElemSeed<'_> {
-    type Value = Id;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Id, D::Error> {
-        d.deserialize_any(self)
-    }
-}
+seed_is_visitor!(ElemSeed<'_>, Id);
 
 impl<'de> Visitor<'de> for ElemSeed<'_> {
     type Value = Id;
