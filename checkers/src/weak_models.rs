@@ -7,7 +7,7 @@ use crate::appends::{duplicate_elements_cases, garbage_read_cases, is_list_appen
 use crate::causal::{self, CausalIndex};
 use crate::check::{Analysis, CheckError, CheckOptions, Findings};
 use crate::convergence;
-use crate::session::{render, SessionIndex};
+use crate::session::{render, SessionIndex, SessionMiss};
 use history::History;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -81,18 +81,28 @@ impl Analysis for SessionCausal {
         let (s, misses, causal) = std::thread::scope(|scope| {
             let causal = causal_wanted.then(|| scope.spawn(|| CausalIndex::build(&ix)));
             let s = SessionIndex::build(&ix);
-            let mut misses = Vec::new();
-            for kind in SESSION_TYPES {
-                if !want(kind) && !causal_wanted {
-                    continue;
-                }
-                misses.push(match *kind {
-                    "read-your-writes" => s.read_your_writes(),
-                    "monotonic-reads" => s.monotonic_reads(),
-                    "monotonic-writes" => s.monotonic_writes(),
-                    _ => s.writes_follow_reads(),
+            let run = |kind: &str| match kind {
+                "read-your-writes" => s.read_your_writes(),
+                "monotonic-reads" => s.monotonic_reads(),
+                "monotonic-writes" => s.monotonic_writes(),
+                _ => s.writes_follow_reads(),
+            };
+            let wanted = |kind: &&&str| want(kind) || causal_wanted;
+            // The two heaviest detectors run beside the other two (the causal clocks are
+            // usually done by now); results are kept in SESSION_TYPES order.
+            let (light, heavy) = SESSION_TYPES.split_at(2);
+            let misses: Vec<Vec<SessionMiss>> = std::thread::scope(|inner| {
+                let heavy = inner.spawn(|| {
+                    heavy
+                        .iter()
+                        .filter(wanted)
+                        .map(|k| run(k))
+                        .collect::<Vec<_>>()
                 });
-            }
+                let mut misses: Vec<_> = light.iter().filter(wanted).map(|k| run(k)).collect();
+                misses.extend(join(heavy));
+                misses
+            });
             (s, misses, causal.map(join))
         });
         for found in &misses {
