@@ -1,11 +1,12 @@
 //! `faultline check`: judge one or more history files (or directories of them).
 
+use crate::junit::Junit;
 use crate::{exit, report};
 use anyhow::Context;
 use checkers::{CheckError, CheckOptions};
 use history::Format;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
@@ -33,6 +34,10 @@ pub struct CheckArgs {
     /// Write results.json, explanations and pictures to this directory.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Also write the verdicts as a JUnit XML report to this file (one test suite per history
+    /// file, one test case per expected model; undecided models are errors).
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
 }
 
 /// Options shared by `check` and `run` once validated.
@@ -74,6 +79,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
     }
     let many = files.len() > 1;
     let mut code = exit::VALID;
+    let mut junit = args.junit.as_ref().map(|_| Junit::new());
     for file in &files {
         let out_dir = args.out.as_ref().map(|o| {
             if many {
@@ -82,8 +88,19 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
                 o.clone()
             }
         });
-        let c = check_one(file, format, &opts, args.json, out_dir.as_deref(), many)?;
+        let c = check_one(
+            file,
+            format,
+            &opts,
+            args.json,
+            out_dir.as_deref(),
+            many,
+            junit.as_mut(),
+        )?;
         code = exit::worst(code, c);
+    }
+    if let (Some(j), Some(path)) = (&junit, &args.junit) {
+        j.write(path)?;
     }
     if many && !args.json {
         println!("{}", report::overall_line(code, files.len()));
@@ -98,14 +115,20 @@ fn check_one(
     json: bool,
     out: Option<&Path>,
     many: bool,
+    junit: Option<&mut Junit>,
 ) -> anyhow::Result<u8> {
     let name = file.display().to_string();
+    let started = Instant::now();
+    let failed = |junit: Option<&mut Junit>, e: String| {
+        report::print_error(&name, &e, json);
+        if let Some(j) = junit {
+            j.failed(&name, &e);
+        }
+        Ok(exit::ERROR)
+    };
     let history = match history::load_file(file, format) {
         Ok(h) => h,
-        Err(e) => {
-            report::print_error(&name, &e.to_string(), json);
-            return Ok(exit::ERROR);
-        }
+        Err(e) => return failed(junit, e.to_string()),
     };
     let result = match checkers::check(&history, opts) {
         Ok(r) => r,
@@ -113,11 +136,16 @@ fn check_one(
             eprintln!("error: {m}");
             return Ok(exit::USAGE);
         }
-        Err(e) => {
-            report::print_error(&name, &e.to_string(), json);
-            return Ok(exit::ERROR);
-        }
+        Err(e) => return failed(junit, e.to_string()),
     };
+    if let Some(j) = junit {
+        j.checked(
+            &name,
+            &result,
+            &report::summary(&name, &result, false),
+            started.elapsed(),
+        );
+    }
     if let Some(dir) = out {
         report::write_out_dir(dir, &result)
             .with_context(|| format!("writing results to {}", dir.display()))?;

@@ -7,6 +7,7 @@ mod check_cmd;
 mod cleanup;
 mod cli;
 mod exit;
+mod junit;
 mod node_cmd;
 mod report;
 mod run;

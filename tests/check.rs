@@ -87,3 +87,88 @@ fn a_reader_that_goes_away_is_not_a_panic() {
     child.wait().unwrap();
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn junit_report_has_a_case_per_model_failures_for_violations_and_errors_for_unknowns() {
+    use quick_junit::{NonSuccessKind, Report, TestCaseStatus};
+    let dir = tempfile::tempdir().unwrap();
+    let root = crate::util::repo_root();
+    let ryw = root.join("examples/read-your-writes.jsonl");
+    let ok = root.join("examples/causal-ok.jsonl");
+    let bad = write(
+        dir.path(),
+        "bad.jsonl",
+        "{\"process\":0,\"type\":\"ok\",\"f\":\"txn\"}\n",
+    );
+    // A txn history whose only completed transaction has a micro-op no checker reads (`inc`):
+    // no analysis applies to it for these models, so they are undecided.
+    let undecided = write(
+        dir.path(),
+        "undecided.jsonl",
+        "{\"process\":0,\"type\":\"invoke\",\"f\":\"txn\",\"value\":[[\"append\",\"x\",1]]}\n{\"process\":0,\"type\":\"ok\",\"f\":\"txn\",\"value\":[[\"inc\",\"x\",1]]}\n",
+    );
+    let xml = dir.path().join("report.xml");
+    let (code, _out, err) = faultline(&[
+        "check",
+        ryw.to_str().unwrap(),
+        ok.to_str().unwrap(),
+        &bad,
+        &undecided,
+        "--expect",
+        "read-your-writes,causal",
+        "--junit",
+        xml.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 4, "{err}");
+    let report = Report::deserialize_from_str(&std::fs::read_to_string(&xml).unwrap()).unwrap();
+    let suites = &report.test_suites;
+    assert_eq!(suites.len(), 4);
+    let kinds = |i: usize| -> Vec<(String, Option<NonSuccessKind>)> {
+        suites[i]
+            .test_cases
+            .iter()
+            .map(|c| {
+                let kind = match &c.status {
+                    TestCaseStatus::Success { .. } => None,
+                    TestCaseStatus::NonSuccess { kind, .. } => Some(*kind),
+                    TestCaseStatus::Skipped { .. } => panic!("nothing is skipped"),
+                };
+                (c.name.to_string(), kind)
+            })
+            .collect()
+    };
+    // The read-your-writes example violates read-your-writes (and with it causal).
+    assert_eq!(
+        kinds(0),
+        vec![
+            ("read-your-writes".into(), Some(NonSuccessKind::Failure)),
+            ("causal".into(), Some(NonSuccessKind::Failure)),
+        ]
+    );
+    let TestCaseStatus::NonSuccess {
+        ty, description, ..
+    } = &suites[0].test_cases[0].status
+    else {
+        unreachable!()
+    };
+    assert_eq!(ty.as_deref(), Some("read-your-writes"));
+    assert!(description
+        .as_deref()
+        .unwrap()
+        .contains("read-your-writes: 1 found"));
+    assert_eq!(
+        kinds(1),
+        vec![("read-your-writes".into(), None), ("causal".into(), None)]
+    );
+    assert_eq!(
+        kinds(2),
+        vec![("load and check".into(), Some(NonSuccessKind::Error))]
+    );
+    assert_eq!(
+        kinds(3),
+        vec![
+            ("read-your-writes".into(), Some(NonSuccessKind::Error)),
+            ("causal".into(), Some(NonSuccessKind::Error)),
+        ]
+    );
+}
