@@ -4,6 +4,7 @@
 //! for 10 seconds, checked against what `strong` promises (strict serializability). The
 //! summary, `--json` output and exit codes are those of `faultline check`.
 
+use crate::junit::Junit;
 use crate::run::config::{default_expect, RunConfig, TargetKind};
 use crate::run::log::HarnessLog;
 use crate::run::{self, results};
@@ -13,7 +14,7 @@ use checkers::{CheckError, CheckOptions};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use workloads::etcd::EtcdReads;
 use workloads::Workload;
 
@@ -57,6 +58,10 @@ pub struct RunArgs {
     /// Print the results object as JSON (as `faultline check --json`).
     #[arg(long)]
     pub json: bool,
+    /// Also write the verdict as a JUnit XML report to this file (as `faultline check
+    /// --junit`; the run directory always gets a `junit.xml`).
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
     /// How etcd serves reads.
     #[arg(long, default_value = "linearizable", value_parser = ["linearizable", "serializable"])]
     pub etcd_reads: String,
@@ -188,12 +193,25 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         ..Default::default()
     };
     let name = driven.history.display().to_string();
+    let started = Instant::now();
+    // The JUnit report goes to the run directory, and to --junit if given.
+    let write_junit = |j: &Junit| -> anyhow::Result<()> {
+        j.write(&run_dir.join("junit.xml"))?;
+        if let Some(path) = &args.junit {
+            j.write(path)?;
+        }
+        Ok(())
+    };
+    let failed = |e: String| -> anyhow::Result<u8> {
+        report::print_error(&name, &e, args.json);
+        let mut j = Junit::new();
+        j.failed(&name, &e);
+        write_junit(&j)?;
+        Ok(exit::ERROR)
+    };
     let history = match history::load_file(&driven.history, Some(history::Format::Jsonl)) {
         Ok(h) => h,
-        Err(e) => {
-            report::print_error(&name, &e.to_string(), args.json);
-            return Ok(exit::ERROR);
-        }
+        Err(e) => return failed(e.to_string()),
     };
     let result = match checkers::check(&history, &opts) {
         Ok(r) => r,
@@ -201,13 +219,18 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
             eprintln!("error: {m}");
             return Ok(exit::USAGE);
         }
-        Err(e) => {
-            report::print_error(&name, &e.to_string(), args.json);
-            return Ok(exit::ERROR);
-        }
+        Err(e) => return failed(e.to_string()),
     };
     report::write_out_dir(&run_dir, &result)
         .with_context(|| format!("writing results to {}", run_dir.display()))?;
+    let mut j = Junit::new();
+    j.checked(
+        &name,
+        &result,
+        &report::summary(&name, &result, false),
+        started.elapsed(),
+    );
+    write_junit(&j)?;
     log.line(format!("verdict: {}", result.valid.as_str()));
     // The run has healed and stopped everything by now; a reader that went away (`| head`)
     // must not turn the verdict into a panic, so write without println!'s panic.

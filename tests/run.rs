@@ -71,8 +71,32 @@ fn assert_history_shape(dir: &Path, nodes: &[&str]) -> Vec<Value> {
             dir.display()
         );
     }
-    for f in ["config.json", "results.json", "harness.log", "nodes.json"] {
+    for f in [
+        "config.json",
+        "results.json",
+        "harness.log",
+        "nodes.json",
+        "junit.xml",
+    ] {
         assert!(dir.join(f).is_file(), "{f} missing in {}", dir.display());
+    }
+    // The JUnit report has one case per expected model, and agrees with results.json.
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
+    let junit = quick_junit::Report::deserialize_from_str(
+        &std::fs::read_to_string(dir.join("junit.xml")).unwrap(),
+    )
+    .expect("junit.xml parses");
+    assert_eq!(
+        junit.tests,
+        results["expected"].as_array().unwrap().len(),
+        "{}",
+        dir.display()
+    );
+    if results["valid"] == Value::Bool(true) {
+        assert_eq!((junit.failures, junit.errors), (0, 0), "{}", dir.display());
+    } else {
+        assert!(junit.failures + junit.errors > 0, "{}", dir.display());
     }
     let h = history::load_file(&dir.join("history.jsonl"), None).expect("history loads");
     assert!(h.ops.iter().all(|o| o.complete_pos().is_some()));
