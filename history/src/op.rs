@@ -540,6 +540,17 @@ mod tests {
     }
 
     #[test]
+    fn ops_stay_small() {
+        // A loaded history is mostly ops and the txn store: docs/performance.md counts on
+        // these sizes for its < 1 KB per transaction.
+        assert!(
+            std::mem::size_of::<Op>() <= 176,
+            "{}",
+            std::mem::size_of::<Op>()
+        );
+    }
+
+    #[test]
     fn rejects_impossible_sequences() {
         let e = h("{\"process\":0,\"type\":\"ok\",\"f\":\"read\"}\n").unwrap_err();
         assert!(e.to_string().contains("t:1"));

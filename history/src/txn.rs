@@ -462,6 +462,11 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn stored_micro_ops_are_16_bytes() {
+        assert_eq!(std::mem::size_of::<StoredMop>(), 16);
+    }
+
+    #[test]
     fn parses_list_append_txn() {
         let (mut k, mut v) = (Interner::new(), Interner::new());
         let m = parse_txn(
