@@ -30,7 +30,7 @@ use serde::de::{
     Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
 };
 use serde_json::{Map, Value};
-use txn_seed::TxnSeed;
+use txn_seed::{Seen, TxnSeed};
 
 /// Parses JSONL text into events. Blank lines are skipped.
 pub fn parse(source_name: &str, text: &str) -> Result<Vec<Event>, ParseError> {
@@ -213,11 +213,15 @@ impl<'de> Visitor<'de> for LineVisitor<'_> {
                 }
                 FieldName::Value if self.txns.is_some() && m.completes_txn() => {
                     let store = self.txns.as_deref_mut().expect("checked");
-                    m.txn = map.next_value_seed(TxnSeed {
+                    match map.next_value_seed(TxnSeed {
                         store,
                         stack: &mut *self.stack,
-                    })?;
-                    m.reread = m.txn.is_none();
+                    })? {
+                        Seen::Stored(t) => m.txn = Some(t),
+                        // As if the value were absent: a failure keeps its invocation's.
+                        Seen::Null => m.value = Some(Value::Null),
+                        Seen::Malformed => m.reread = true,
+                    }
                     continue;
                 }
                 FieldName::Value => &mut m.value,
@@ -674,6 +678,7 @@ mod tests {
             r#"[["append","x",1],["r",null,[]]]"#,
             r#"{"not":"a list"}"#,
             r#"7"#,
+            r#"null"#,
         ];
         // Completions whose value comes first are built as JSON and stored by the builder.
         for (typ, value_first) in [

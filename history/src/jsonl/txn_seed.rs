@@ -3,8 +3,9 @@
 //! list-append history's bytes and most of its loading time.
 //!
 //! What is stored is exactly what [`TxnStore::push`] stores from the same value as JSON. A
-//! value that is not a well-formed list of micro-ops is consumed and `None` is returned; the
-//! caller then reads that value again as JSON so that checkers can say what is wrong with it.
+//! value that is not a well-formed list of micro-ops is consumed and reported
+//! [`Seen::Malformed`]; the caller then reads that value again as JSON so that checkers can say
+//! what is wrong with it.
 
 use super::ValueSeed;
 use crate::txn::{Id, Interner, MopF, TxnRef, TxnStore};
@@ -12,14 +13,24 @@ use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use std::fmt;
 
-/// Parses a txn value into the store: `Some` where it went, `None` if it is malformed.
+/// What became of a txn value.
+pub(super) enum Seen {
+    /// Stored, here.
+    Stored(TxnRef),
+    /// `null`: no value (a failed transaction then keeps its invocation's).
+    Null,
+    /// Not a well-formed list of micro-ops: consumed, to be read again as JSON.
+    Malformed,
+}
+
+/// Parses a txn value into the store.
 pub(super) struct TxnSeed<'a> {
     pub store: &'a mut TxnStore,
     /// Scratch space for the rare values that are built as JSON (see [`ValueSeed`]).
     pub stack: &'a mut Vec<Value>,
 }
 
-seed_is_visitor!(TxnSeed<'_>, Option<TxnRef>);
+seed_is_visitor!(TxnSeed<'_>, Seen);
 
 fn drain_seq<'de, A: SeqAccess<'de>>(seq: &mut A) -> Result<(), A::Error> {
     while seq.next_element::<IgnoredAny>()?.is_some() {}
@@ -65,16 +76,33 @@ macro_rules! other_scalars {
 }
 
 impl<'de> Visitor<'de> for TxnSeed<'_> {
-    type Value = Option<TxnRef>;
+    type Value = Seen;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a list of micro-ops")
     }
-    other_scalars!(Option<TxnRef>, None);
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<TxnRef>, A::Error> {
-        drain_map(&mut map)?;
-        Ok(None)
+    fn visit_bool<E>(self, _: bool) -> Result<Seen, E> {
+        Ok(Seen::Malformed)
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Option<TxnRef>, A::Error> {
+    fn visit_i64<E>(self, _: i64) -> Result<Seen, E> {
+        Ok(Seen::Malformed)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Seen, E> {
+        Ok(Seen::Malformed)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Seen, E> {
+        Ok(Seen::Malformed)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Seen, E> {
+        Ok(Seen::Malformed)
+    }
+    fn visit_unit<E>(self) -> Result<Seen, E> {
+        Ok(Seen::Null)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Seen, A::Error> {
+        drain_map(&mut map)?;
+        Ok(Seen::Malformed)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Seen, A::Error> {
         let (mut txn, first_elem) = self.store.begin();
         loop {
             let mop = MopSeed {
@@ -88,7 +116,7 @@ impl<'de> Visitor<'de> for TxnSeed<'_> {
                 Ok(Some(false)) => {
                     drain_seq(&mut seq)?;
                     self.store.abandon(txn, first_elem);
-                    return Ok(None);
+                    return Ok(Seen::Malformed);
                 }
                 Err(e) => {
                     self.store.abandon(txn, first_elem);
@@ -98,9 +126,9 @@ impl<'de> Visitor<'de> for TxnSeed<'_> {
         }
         if !self.store.fits() {
             self.store.abandon(txn, first_elem);
-            return Ok(None);
+            return Ok(Seen::Malformed);
         }
-        Ok(Some(txn))
+        Ok(Seen::Stored(txn))
     }
 }
 
