@@ -88,9 +88,10 @@ impl Analysis for SessionCausal {
                 _ => s.writes_follow_reads(),
             };
             let wanted = |kind: &&&str| want(kind) || causal_wanted;
-            // The two heaviest detectors run beside the other two (the causal clocks are
-            // usually done by now); results are kept in SESSION_TYPES order.
-            let (light, heavy) = SESSION_TYPES.split_at(2);
+            // writes-follow-reads (about as heavy as the other three together) runs beside
+            // them (the causal clocks are usually done by now); results keep SESSION_TYPES
+            // order.
+            let (light, heavy) = SESSION_TYPES.split_at(3);
             let misses: Vec<Vec<SessionMiss>> = std::thread::scope(|inner| {
                 let heavy = inner.spawn(|| {
                     heavy
