@@ -457,32 +457,73 @@ enum Before {
 /// causality. One anomaly per strongly connected component of the "must come before" graph,
 /// unless the cycle found is one read against its writer's session order (monotonic-writes).
 pub fn causal_order_conflict_cases(c: &CausalIndex, chains: &Chains) -> Vec<Anomaly> {
+    let by_key = ReadsByKey::new(c.ix, chains);
+    order_conflicts_in_keys(c, chains, &by_key, 0..chains.of_key.len())
+}
+
+/// Each key's reads (indexes into `reads`), and how much order-conflict work each key is,
+/// so that keys can be shared out between threads.
+pub struct ReadsByKey {
+    start: Vec<u32>,
+    reads: Vec<u32>,
+    /// Prefix sums over keys of elements read plus elements appended.
+    work: Vec<u64>,
+}
+
+impl ReadsByKey {
+    pub fn new(ix: &AppendIndex, chains: &Chains) -> ReadsByKey {
+        let nkeys = chains.of_key.len();
+        let mut start = vec![0u32; nkeys + 1];
+        let mut work = vec![0u64; nkeys + 1];
+        for r in &ix.reads {
+            start[r.key as usize + 1] += 1;
+            work[r.key as usize + 1] += ix.elems(r).len() as u64 + 1;
+        }
+        for (k, of_key) in chains.of_key.iter().enumerate() {
+            work[k + 1] += of_key.iter().map(|&(_, s, e)| (e - s) as u64).sum::<u64>();
+        }
+        for k in 0..nkeys {
+            start[k + 1] += start[k];
+            work[k + 1] += work[k];
+        }
+        let mut fill = start.clone();
+        let mut reads = vec![0u32; ix.reads.len()];
+        for (ri, r) in ix.reads.iter().enumerate() {
+            reads[fill[r.key as usize] as usize] = ri as u32;
+            fill[r.key as usize] += 1;
+        }
+        ReadsByKey { start, reads, work }
+    }
+
+    /// The first key of the second part when the keys are split with about `share` (0..=1)
+    /// of the work in the first part.
+    pub fn split(&self, share: f64) -> usize {
+        let total = *self.work.last().unwrap_or(&0) as f64;
+        self.work
+            .partition_point(|&w| (w as f64) < total * share)
+            .min(self.work.len().saturating_sub(1))
+    }
+}
+
+/// [`causal_order_conflict_cases`] for the keys in `keys` only (in key order), with scratch
+/// space of its own: two ranges can be searched on two threads.
+pub fn order_conflicts_in_keys(
+    c: &CausalIndex,
+    chains: &Chains,
+    by_key: &ReadsByKey,
+    keys: std::ops::Range<usize>,
+) -> Vec<Anomaly> {
     let ix = c.ix;
     let n = ix.appends.len();
-    let nkeys = chains.of_key.len();
-    // Every edge joins two elements of one key, so each key's graph is built and searched on
-    // its own: memory stays that of the largest key, not of the whole history.
-    let mut key_start = vec![0u32; nkeys + 1];
-    for r in &ix.reads {
-        key_start[r.key as usize + 1] += 1;
-    }
-    for k in 0..nkeys {
-        key_start[k + 1] += key_start[k];
-    }
-    let mut fill = key_start.clone();
-    let mut reads_by_key = vec![0u32; ix.reads.len()];
-    for (ri, r) in ix.reads.iter().enumerate() {
-        reads_by_key[fill[r.key as usize] as usize] = ri as u32;
-        fill[r.key as usize] += 1;
-    }
-    drop(fill);
+    let (key_start, reads_by_key) = (&by_key.start, &by_key.reads);
     let mut last_succ = vec![NONE; n];
     let mut marks = Marks::new(n);
     let mut last = vec![NONE; c.lanes];
     let mut local = vec![NONE; n];
     let mut edges: Vec<(u32, u32, Before)> = Vec::new();
     let mut out = Vec::new();
-    for (k, chains_of_key) in chains.of_key.iter().enumerate() {
+    for k in keys {
+        let chains_of_key = &chains.of_key[k];
         edges.clear();
         for &ri in &reads_by_key[key_start[k] as usize..key_start[k + 1] as usize] {
             let r = &ix.reads[ri as usize];

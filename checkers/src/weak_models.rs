@@ -124,10 +124,24 @@ impl Analysis for SessionCausal {
                 out.extend(causal::causal_cycle_cases(&c));
                 let covered = causal::covered(&misses.concat());
                 drop(misses);
+                // Order conflicts are searched key by key, two thirds of the keys (by work) on
+                // the second core, the rest here after the (lighter) stale reads.
+                let by_key = causal::ReadsByKey::new(&ix, &s.chains);
+                let split = by_key.split(2.0 / 3.0);
                 let (stale, order) = std::thread::scope(|scope| {
-                    let order = scope.spawn(|| causal::causal_order_conflict_cases(&c, &s.chains));
+                    let first = scope.spawn(|| {
+                        causal::order_conflicts_in_keys(&c, &s.chains, &by_key, 0..split)
+                    });
                     let stale = causal::causal_stale_read_cases(&c, &s.chains, &covered);
-                    (stale, join(order))
+                    let rest = causal::order_conflicts_in_keys(
+                        &c,
+                        &s.chains,
+                        &by_key,
+                        split..s.chains.of_key.len(),
+                    );
+                    let mut order = join(first);
+                    order.extend(rest);
+                    (stale, order)
                 });
                 out.extend(stale);
                 out.extend(order);
