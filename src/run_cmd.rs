@@ -89,6 +89,46 @@ fn secs(what: &str, s: f64) -> anyhow::Result<Duration> {
 }
 
 /// Validates the arguments into a configuration (usage errors are `Err`).
+/// The faults the nemesis injected, from the history: "partition 0.0-5.0s, kill 5.1-10.0s".
+fn faults_line(h: &history::History) -> String {
+    let secs = |t: Option<i64>| t.map_or("?".to_string(), |t| format!("{:.1}", t as f64 / 1e9));
+    let mut open: Vec<(&str, Option<i64>)> = Vec::new();
+    let mut done: Vec<String> = Vec::new();
+    for e in h
+        .nemesis
+        .iter()
+        .filter(|e| e.typ == history::EventType::Invoke)
+    {
+        if let Some(kind) = e.f.strip_prefix("start-") {
+            open.push((kind, e.time));
+        } else if let Some(kind) = e.f.strip_prefix("stop-") {
+            if let Some(i) = open.iter().position(|(k, _)| *k == kind) {
+                let (k, from) = open.remove(i);
+                done.push(format!("{k} {}-{}s", secs(from), secs(e.time)));
+            }
+        }
+    }
+    done.extend(
+        open.iter()
+            .map(|(k, from)| format!("{k} from {}s, never healed", secs(*from))),
+    );
+    if done.is_empty() {
+        "none".into()
+    } else {
+        done.join(", ")
+    }
+}
+
+/// The faults a run injects unless `--nemesis` says otherwise: every kind the target's nodes
+/// support (etcd has no clock control here), none for a cluster faultline did not start.
+fn default_nemesis(target: TargetKind, etcd_endpoints: &[String]) -> &'static str {
+    match target {
+        TargetKind::Builtin => "partition,kill,pause,clock",
+        TargetKind::Etcd if etcd_endpoints.is_empty() => "partition,kill,pause",
+        TargetKind::Etcd => "none",
+    }
+}
+
 pub fn config(args: &RunArgs) -> anyhow::Result<RunConfig> {
     let target = match args.target.as_str() {
         "etcd" => TargetKind::Etcd,
@@ -155,7 +195,10 @@ pub fn config(args: &RunArgs) -> anyhow::Result<RunConfig> {
             .check_time_limit
             .map(|s| secs("check-time-limit", s))
             .transpose()?,
-        faults: crate::run::faults::FaultsConfig::from_args(&args.faults)?,
+        faults: crate::run::faults::FaultsConfig::from_args(
+            &args.faults,
+            default_nemesis(target, &args.etcd_endpoints),
+        )?,
     })
 }
 
@@ -256,6 +299,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
                 ""
             }
         ));
+        text.push_str(&format!("  faults:   {}\n", faults_line(&history)));
         text.push_str(&format!("  seed:     {}\n", cfg.seed));
         text.push_str(&format!("  results:  {}\n", run_dir.display()));
     }
@@ -265,4 +309,35 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
     }
     Ok(exit::of_verdict(result.valid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use history::{Event, EventType, History, Process};
+
+    #[test]
+    fn faults_line_pairs_starts_with_stops() {
+        let ev = |f: &str, t: i64| {
+            let mut e = Event::new(Process::Nemesis, EventType::Invoke, f, Value::Null);
+            e.time = Some(t);
+            e
+        };
+        let h = History::from_events(
+            "h",
+            vec![
+                ev("start-partition", 0),
+                ev("start-kill", 1_000_000_000),
+                ev("stop-partition", 5_000_000_000),
+                ev("stop-kill", 6_500_000_000),
+                ev("start-pause", 7_000_000_000),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            faults_line(&h),
+            "partition 0.0-5.0s, kill 1.0-6.5s, pause from 7.0s, never healed"
+        );
+        assert_eq!(faults_line(&History::default()), "none");
+    }
 }

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// `faultline run` with the short timings every test here uses, then `extra`; without
-/// `--json` in `extra` stdout is the summary for people. Returns (code, stdout, stderr).
+/// `--json` in `extra` stdout is the summary for people; without `--nemesis` in `extra`, no
+/// faults (the tests of faults are in nemeses.rs). Returns (code, stdout, stderr).
 fn short_run(store: &Path, extra: &[&str]) -> (i32, String, String) {
     let store_s = store.display().to_string();
     let mut args = vec![
@@ -28,6 +29,9 @@ fn short_run(store: &Path, extra: &[&str]) -> (i32, String, String) {
         "--seed",
         "42",
     ];
+    if !extra.contains(&"--nemesis") {
+        args.extend_from_slice(&["--nemesis", "none"]);
+    }
     args.extend_from_slice(extra);
     faultline(&args)
 }
@@ -565,7 +569,7 @@ fn alive(pid: u32) -> bool {
 fn sigkill_mid_run_leaves_a_checkable_history_and_no_nodes() {
     let store = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(bin())
-        .args(["run", "--time-limit", "60", "--store"])
+        .args(["run", "--nemesis", "none", "--time-limit", "60", "--store"])
         .arg(store.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

@@ -24,9 +24,12 @@ use std::time::Duration;
 /// The nemesis options of `faultline run`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct FaultArgs {
-    /// Faults to inject, comma separated: partition, clock, kill, pause, latency (or none).
-    #[arg(long, default_value = "none")]
-    pub nemesis: String,
+    /// Faults to inject, comma separated: partition, clock, kill, pause, latency (or none)
+    /// (default: partition,kill,pause,clock on the built-in store; partition,kill,pause on an
+    /// etcd cluster faultline starts; none on an external one; a default fault that cannot be
+    /// injected on this machine is left out and reported, where a named one stops the run).
+    #[arg(long)]
+    pub nemesis: Option<String>,
     /// How nodes become hosts: netns (namespaces, root), proxy (loopback + link proxy), auto.
     #[arg(long, default_value = "auto", value_parser = ["auto", "netns", "proxy"])]
     pub net: String,
@@ -57,9 +60,11 @@ pub struct FaultsConfig {
 }
 
 impl FaultsConfig {
-    pub fn from_args(a: &FaultArgs) -> anyhow::Result<FaultsConfig> {
-        let kinds =
-            FaultKind::parse_list(&a.nemesis).map_err(|e| anyhow::anyhow!("--nemesis: {e}"))?;
+    /// The configuration from the options; `default` is the `--nemesis` list for the target
+    /// when the option is not given.
+    pub fn from_args(a: &FaultArgs, default: &str) -> anyhow::Result<FaultsConfig> {
+        let kinds = FaultKind::parse_list(a.nemesis.as_deref().unwrap_or(default))
+            .map_err(|e| anyhow::anyhow!("--nemesis: {e}"))?;
         if let Some(p) = &a.partition {
             p.parse::<nemeses::Pattern>()
                 .map_err(|e| anyhow::anyhow!("--partition: {e}"))?;
@@ -75,7 +80,8 @@ impl FaultsConfig {
             net: a.net.parse()?,
             partition: a.partition.clone(),
             interval_s: a.nemesis_interval,
-            allow_missing: a.allow_missing_faults,
+            // The default faults adapt to the machine; named ones are a requirement.
+            allow_missing: a.allow_missing_faults || a.nemesis.is_none(),
             overlap: a.nemesis_overlap,
         })
     }
