@@ -244,6 +244,51 @@ fn builtin_strong_bank_conserves_money() {
 }
 
 #[test]
+fn a_run_without_nemesis_options_injects_the_default_faults_and_stays_valid() {
+    // The README's first command, shortened: no --nemesis, so partitions, kills, pauses and
+    // clock skew (whichever this machine can inject), each healed before the final reads.
+    let store = tempfile::tempdir().unwrap();
+    let store_s = store.path().display().to_string();
+    let (code, out, err) = faultline(&[
+        "run",
+        "--json",
+        "--store",
+        &store_s,
+        "--time-limit",
+        "4",
+        "--nemesis-interval",
+        "0.7",
+        "--settle",
+        "0.5",
+        "--seed",
+        "5",
+    ]);
+    let v: Value = serde_json::from_str(out.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {out}\nstderr: {err}"));
+    assert_passes(code, &v, "default run", &err);
+    let dir = PathBuf::from(v["run_dir"].as_str().unwrap());
+    let config = std::fs::read_to_string(dir.join("config.json")).unwrap();
+    assert!(config.contains("\"partition\""), "{config}");
+    let text = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
+    let nemesis: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["process"] == "nemesis" && e["type"] == "invoke")
+        .collect();
+    let starts = nemesis
+        .iter()
+        .filter(|e| e["f"].as_str().unwrap().starts_with("start-"))
+        .count();
+    let stops = nemesis
+        .iter()
+        .filter(|e| e["f"].as_str().unwrap().starts_with("stop-"))
+        .count();
+    assert!(starts >= 2, "{nemesis:?}");
+    assert_eq!(starts, stops, "every fault is healed: {nemesis:?}");
+    assert_history_shape(&dir, &["1", "2", "3"]);
+}
+
+#[test]
 fn builtin_strong_bank_conserves_money_under_partitions_and_kills() {
     // Partitions (the loopback link proxy, no root needed) and a killed replica make some
     // transfers fail or end indeterminate; none may make or lose money.
