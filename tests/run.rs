@@ -41,10 +41,23 @@ fn run(store: &Path, extra: &[&str]) -> (i32, Value, PathBuf, String) {
     let mut args = vec!["--json"];
     args.extend_from_slice(extra);
     let (code, out, err) = short_run(store, &args);
+    parse_json_run(code, &out, err)
+}
+
+/// `faultline run --json --store STORE` plus exactly `args` (no default timings or faults).
+fn json_run(store: &Path, args: &[&str]) -> (i32, Value, PathBuf, String) {
+    let store_s = store.display().to_string();
+    let mut all = vec!["run", "--json", "--store", &store_s];
+    all.extend_from_slice(args);
+    let (code, out, err) = faultline(&all);
+    parse_json_run(code, &out, err)
+}
+
+/// The results line of a `--json` run, and its run directory.
+fn parse_json_run(code: i32, out: &str, err: String) -> (i32, Value, PathBuf, String) {
     let line = out.lines().last().unwrap_or("");
-    let v: Value = serde_json::from_str(line).unwrap_or_else(|e| {
-        panic!("run {extra:?}: stdout is not JSON ({e}): {out}\nstderr: {err}")
-    });
+    let v: Value = serde_json::from_str(line)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {out}\nstderr: {err}"));
     let dir = PathBuf::from(v["run_dir"].as_str().expect("run_dir in --json output"));
     (code, v, dir, err)
 }
@@ -248,25 +261,20 @@ fn a_run_without_nemesis_options_injects_the_default_faults_and_stays_valid() {
     // The README's first command, shortened: no --nemesis, so partitions, kills, pauses and
     // clock skew (whichever this machine can inject), each healed before the final reads.
     let store = tempfile::tempdir().unwrap();
-    let store_s = store.path().display().to_string();
-    let (code, out, err) = faultline(&[
-        "run",
-        "--json",
-        "--store",
-        &store_s,
-        "--time-limit",
-        "4",
-        "--nemesis-interval",
-        "0.7",
-        "--settle",
-        "0.5",
-        "--seed",
-        "5",
-    ]);
-    let v: Value = serde_json::from_str(out.lines().last().unwrap_or(""))
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {out}\nstderr: {err}"));
+    let (code, v, dir, err) = json_run(
+        store.path(),
+        &[
+            "--time-limit",
+            "4",
+            "--nemesis-interval",
+            "0.7",
+            "--settle",
+            "0.5",
+            "--seed",
+            "5",
+        ],
+    );
     assert_passes(code, &v, "default run", &err);
-    let dir = PathBuf::from(v["run_dir"].as_str().unwrap());
     let config = std::fs::read_to_string(dir.join("config.json")).unwrap();
     assert!(config.contains("\"partition\""), "{config}");
     let text = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
@@ -293,34 +301,29 @@ fn builtin_strong_bank_conserves_money_under_partitions_and_kills() {
     // Partitions (the loopback link proxy, no root needed) and a killed replica make some
     // transfers fail or end indeterminate; none may make or lose money.
     let store = tempfile::tempdir().unwrap();
-    let store_s = store.path().display().to_string();
-    let (code, out, err) = faultline(&[
-        "run",
-        "--json",
-        "--store",
-        &store_s,
-        "--workload",
-        "bank",
-        "--nemesis",
-        "partition,kill",
-        "--net",
-        "proxy",
-        "--nemesis-interval",
-        "1",
-        "--time-limit",
-        "5",
-        "--settle",
-        "0.5",
-        "--concurrency",
-        "4",
-        "--rate",
-        "150",
-        "--seed",
-        "2",
-    ]);
-    let v: Value = serde_json::from_str(out.lines().last().unwrap_or(""))
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {out}\nstderr: {err}"));
-    let dir = PathBuf::from(v["run_dir"].as_str().expect("run_dir"));
+    let (code, v, dir, err) = json_run(
+        store.path(),
+        &[
+            "--workload",
+            "bank",
+            "--nemesis",
+            "partition,kill",
+            "--net",
+            "proxy",
+            "--nemesis-interval",
+            "1",
+            "--time-limit",
+            "5",
+            "--settle",
+            "0.5",
+            "--concurrency",
+            "4",
+            "--rate",
+            "150",
+            "--seed",
+            "2",
+        ],
+    );
     assert_eq!(code, 0, "{v}\n{err}");
     assert_eq!(v["stats"]["bank"]["total"], serde_json::json!(50));
     let text = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
