@@ -1,7 +1,7 @@
 //! `faultline cleanup` after a harness was killed with SIGKILL mid-run: nothing of the run
 //! (namespace, link, bridge, rule, process) is left behind.
 
-use crate::util::{bin, faultline, is_root, prerequisite};
+use crate::util::{bin, etcd_present, faultline, is_root, prerequisite};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
@@ -613,12 +613,7 @@ fn etcd_call(addr: std::net::SocketAddr, path: &str, body: &str) -> Result<(u16,
 #[test]
 fn isolated_etcd_member_serves_stale_serializable_reads_but_no_stale_linearizable_ones() {
     use nemeses::{Grudge, Net, NetConfig, NetMode, StateFile};
-    if !prerequisite(is_root(), "root (network namespaces)")
-        || !prerequisite(
-            std::path::Path::new("/usr/bin/etcd").exists(),
-            "etcd (apt-get install etcd-server)",
-        )
-    {
+    if !prerequisite(is_root(), "root (network namespaces)") || !etcd_present() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -939,12 +934,7 @@ fn etcd_isolated_run(reads: &str) -> Option<(i32, serde_json::Value)> {
 
 #[test]
 fn etcd_serializable_reads_are_caught_stale_under_an_isolating_partition_linearizable_ones_not() {
-    if !prerequisite(is_root(), "root (network namespaces)")
-        || !prerequisite(
-            std::path::Path::new("/usr/bin/etcd").exists(),
-            "etcd (apt-get install etcd-server)",
-        )
-    {
+    if !prerequisite(is_root(), "root (network namespaces)") || !etcd_present() {
         return;
     }
     let Some((code, v)) = etcd_isolated_run("serializable") else {
@@ -959,10 +949,7 @@ fn etcd_serializable_reads_are_caught_stale_under_an_isolating_partition_lineari
 
 #[test]
 fn clock_faults_on_etcd_are_refused_as_unsupported_and_recorded_when_allowed() {
-    if !prerequisite(
-        std::path::Path::new("/usr/bin/etcd").exists(),
-        "etcd (apt-get install etcd-server)",
-    ) {
+    if !etcd_present() {
         return;
     }
     let store = tempfile::tempdir().unwrap();

@@ -4,7 +4,7 @@
 //! Every built-in mode passes what it promises under every workload with an analysis for it:
 //! the verdict must be valid (exit 0); unknown fails like invalid.
 
-use crate::util::{bin, faultline, prerequisite};
+use crate::util::{bin, etcd_present, faultline};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -510,18 +510,9 @@ fn usage_errors_exit_2_before_starting_anything() {
     assert!(!store.path().join("latest").exists());
 }
 
-fn have_etcd() -> bool {
-    std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join("etcd").is_file()))
-        .unwrap_or(false)
-}
-
 #[test]
 fn etcd_register_is_linearizable_and_list_append_strict_serializable() {
-    if !prerequisite(
-        have_etcd(),
-        "etcd (Debian package etcd-server) for the etcd runs",
-    ) {
+    if !etcd_present() {
         return;
     }
     let store = tempfile::tempdir().unwrap();
@@ -556,10 +547,7 @@ fn etcd_serializable_register_is_unknown_for_sequential_never_valid() {
     // Serializable reads may be stale: etcd then promises sequential consistency, which is
     // decided for one register only (it is not compositional over keys); the run uses many
     // keys, so the causal checks run and the verdict is unknown and says why.
-    if !prerequisite(
-        have_etcd(),
-        "etcd (Debian package etcd-server) for the etcd runs",
-    ) {
+    if !etcd_present() {
         return;
     }
     let store = tempfile::tempdir().unwrap();
@@ -589,10 +577,7 @@ fn etcd_serializable_register_is_unknown_for_sequential_never_valid() {
 
 #[test]
 fn etcd_bank_conserves_money() {
-    if !prerequisite(
-        have_etcd(),
-        "etcd (Debian package etcd-server) for the etcd runs",
-    ) {
+    if !etcd_present() {
         return;
     }
     let store = tempfile::tempdir().unwrap();

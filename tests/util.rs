@@ -48,6 +48,16 @@ pub fn prerequisite(present: bool, what: &str) -> bool {
     false
 }
 
+/// Whether an `etcd` binary is on the PATH (the runner starts `etcd` by name); otherwise
+/// reports the skip (a failure under FAULTLINE_REQUIRE_ALL=1), as [`prerequisite`] does.
+#[allow(dead_code)]
+pub fn etcd_present() -> bool {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join("etcd").is_file()))
+        .unwrap_or(false);
+    prerequisite(found, "etcd (apt-get install etcd-server)")
+}
+
 /// True when running as root.
 #[allow(dead_code)]
 pub fn is_root() -> bool {
