@@ -162,15 +162,7 @@ fn one_way_partition_blocks_only_one_direction_in_netns() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let st = Arc::new(StateFile::create(dir.path()).unwrap());
-    let cfg = NetConfig {
-        nodes: 2,
-        port: 7002,
-        mode: NetMode::Netns,
-        tag: nemeses::net::run_tag(dir.path()),
-        seed: 1,
-    };
-    let net = Net::setup(&cfg, st).unwrap();
+    let net = setup_net(dir.path(), 2, 7002, NetMode::Netns, 1);
     echo_servers(&net);
     // `1>2`: node 2 drops what node 1 sends. TCP needs both directions, so a TCP connection
     // fails either way; datagrams show the asymmetry: 2 -> 1 arrives, 1 -> 2 vanishes.
@@ -235,15 +227,7 @@ fn net_prefix(net: &Net) -> String {
 #[test]
 fn proxy_latency_delays_round_trips_and_clears() {
     let dir = tempfile::tempdir().unwrap();
-    let st = Arc::new(StateFile::create(dir.path()).unwrap());
-    let cfg = NetConfig {
-        nodes: 2,
-        port: 7003,
-        mode: NetMode::Proxy,
-        tag: nemeses::net::run_tag(dir.path()),
-        seed: 5,
-    };
-    let net = Net::setup(&cfg, st).unwrap();
+    let net = setup_net(dir.path(), 2, 7003, NetMode::Proxy, 5);
     echo_servers(&net);
     net.set_link_faults(
         &[2],
@@ -442,6 +426,19 @@ fn program_under_libfaketime_sees_the_offset_we_write() {
     assert_eq!(outstanding.len(), 2);
 }
 
+/// A network of `nodes` hosts for a test, recorded in a state file in `dir`.
+fn setup_net(dir: &std::path::Path, nodes: usize, port: u16, mode: NetMode, seed: u64) -> Net {
+    let st = Arc::new(StateFile::create(dir).unwrap());
+    let cfg = NetConfig {
+        nodes,
+        port,
+        mode,
+        tag: nemeses::net::run_tag(dir),
+        seed,
+    };
+    Net::setup(&cfg, st).unwrap()
+}
+
 fn recorder() -> (nemeses::events::Sink, Arc<Mutex<Vec<history::Event>>>) {
     let events = Arc::new(Mutex::new(Vec::new()));
     let e2 = events.clone();
@@ -451,15 +448,7 @@ fn recorder() -> (nemeses::events::Sink, Arc<Mutex<Vec<history::Event>>>) {
 #[test]
 fn missing_faults_refuse_to_start_unless_allowed_and_are_then_recorded() {
     let dir = tempfile::tempdir().unwrap();
-    let st = Arc::new(StateFile::create(dir.path()).unwrap());
-    let cfg = NetConfig {
-        nodes: 3,
-        port: 7004,
-        mode: NetMode::Proxy,
-        tag: nemeses::net::run_tag(dir.path()),
-        seed: 2,
-    };
-    let net = Arc::new(Net::setup(&cfg, st).unwrap());
+    let net = Arc::new(setup_net(dir.path(), 3, 7004, NetMode::Proxy, 2));
     let ncfg = NemesisConfig {
         kinds: vec![FaultKind::Clock, FaultKind::Kill],
         ..Default::default()
@@ -498,15 +487,7 @@ fn missing_faults_refuse_to_start_unless_allowed_and_are_then_recorded() {
 fn schedule_is_seeded_records_pairs_and_ends_healed() {
     let run = |seed: u64| {
         let dir = tempfile::tempdir().unwrap();
-        let st = Arc::new(StateFile::create(dir.path()).unwrap());
-        let cfg = NetConfig {
-            nodes: 3,
-            port: 7005,
-            mode: NetMode::Proxy,
-            tag: nemeses::net::run_tag(dir.path()),
-            seed,
-        };
-        let net = Arc::new(Net::setup(&cfg, st).unwrap());
+        let net = Arc::new(setup_net(dir.path(), 3, 7005, NetMode::Proxy, seed));
         echo_servers(&net);
         let (sink, events) = recorder();
         let mut nem = Nemesis::new(
@@ -560,15 +541,7 @@ fn schedule_is_seeded_records_pairs_and_ends_healed() {
 #[test]
 fn overlapping_schedule_holds_two_kinds_at_once_and_heals_both() {
     let dir = tempfile::tempdir().unwrap();
-    let st = Arc::new(StateFile::create(dir.path()).unwrap());
-    let cfg = NetConfig {
-        nodes: 3,
-        port: 7006,
-        mode: NetMode::Proxy,
-        tag: nemeses::net::run_tag(dir.path()),
-        seed: 8,
-    };
-    let net = Arc::new(Net::setup(&cfg, st).unwrap());
+    let net = Arc::new(setup_net(dir.path(), 3, 7006, NetMode::Proxy, 8));
     let (sink, events) = recorder();
     let mut nem = Nemesis::new(
         NemesisConfig {
