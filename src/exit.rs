@@ -29,9 +29,5 @@ pub fn worst(a: u8, b: u8) -> u8 {
 }
 
 pub fn of_verdict(v: Verdict) -> u8 {
-    match v {
-        Verdict::Valid => VALID,
-        Verdict::Invalid => INVALID,
-        Verdict::Unknown => UNKNOWN,
-    }
+    v.exit_code()
 }

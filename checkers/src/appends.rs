@@ -203,10 +203,9 @@ impl<'h> AppendIndex<'h> {
         op_append_start.push(op_appends.len() as u32);
         read_start.push(reads.len() as u32);
         let mut key_appends = vec![Vec::new(); keys.len()];
-        for (id, _) in h.ops.iter().enumerate() {
-            for &e in &op_appends[op_append_start[id] as usize..op_append_start[id + 1] as usize] {
-                key_appends[appends[e as usize].key as usize].push(e);
-            }
+        // op_appends is in operation order, then micro-op order.
+        for &e in &op_appends {
+            key_appends[appends[e as usize].key as usize].push(e);
         }
         let real: Vec<bool> = appends
             .iter()

@@ -57,9 +57,7 @@ pub fn check_single_register(h: &History) -> SeqVerdict {
         let n = vals.len() as u32;
         *vals.entry(s).or_insert(n)
     };
-    let mut procs: Vec<u64> = h.ops.iter().map(|o| o.process).collect();
-    procs.sort_unstable();
-    procs.dedup();
+    let procs = h.processes();
     let mut lanes: Vec<Vec<(Step, &Op)>> = vec![Vec::new(); procs.len()];
     for o in &h.ops {
         let step = match (o.f.as_str(), o.outcome) {

@@ -99,16 +99,6 @@ pub struct DepGraph {
     pub counts: [usize; 5],
 }
 
-impl DepGraph {
-    /// The kinds on the edge `a -> b` (0 if none).
-    pub fn rels(&self, a: TxnId, b: TxnId) -> Rels {
-        match self.g.neighbors_slice(a).binary_search(&b) {
-            Ok(i) => self.g.edges_slice(a)[i],
-            Err(_) => 0,
-        }
-    }
-}
-
 /// Session order: consecutive transactions (that may have committed) of each process.
 pub fn process_edges(txns: &Txns, edges: &mut EdgeSet) {
     let mut last: rustc_hash::FxHashMap<u64, TxnId> = Default::default();

@@ -227,10 +227,6 @@ pub fn edges(txns: &Txns, ix: &ListIndex, edges: &mut EdgeSet) {
     }
 }
 
-fn key_of(txns: &Txns, k: Id) -> serde_json::Value {
-    txns.key_json(k)
-}
-
 /// Reads of elements nobody appended.
 pub fn garbage_read_cases(txns: &Txns, ix: &ListIndex) -> Vec<Anomaly> {
     let mut out = Vec::new();
@@ -250,7 +246,7 @@ pub fn garbage_read_cases(txns: &Txns, ix: &ListIndex) -> Vec<Anomaly> {
                             txns.key_name(k)
                         ),
                     )
-                    .with_key(key_of(txns, k)),
+                    .with_key(txns.key_json(k)),
                 );
                 break;
             }
@@ -281,7 +277,7 @@ pub fn g1a_cases(txns: &Txns, ix: &ListIndex) -> Vec<Anomaly> {
                                 w.index
                             ),
                         )
-                        .with_key(key_of(txns, k)),
+                        .with_key(txns.key_json(k)),
                     );
                     break;
                 }
@@ -327,7 +323,7 @@ pub fn g1b_cases(txns: &Txns, ix: &ListIndex) -> Vec<Anomaly> {
                     show_list(txns, xs),
                 ),
             )
-            .with_key(key_of(txns, k)),
+            .with_key(txns.key_json(k)),
         );
     });
     out
@@ -357,7 +353,7 @@ pub fn incompatible_order_cases(txns: &Txns, ix: &ListIndex) -> Vec<Anomaly> {
                     show_list(txns, order)
                 ),
             )
-            .with_key(key_of(txns, k)),
+            .with_key(txns.key_json(k)),
         );
     });
     out
@@ -398,7 +394,7 @@ pub fn dirty_update_cases(txns: &Txns, ix: &ListIndex) -> Vec<Anomaly> {
                         w.index
                     ),
                 )
-                .with_key(key_of(txns, k)),
+                .with_key(txns.key_json(k)),
             );
         }
     }
@@ -423,7 +419,7 @@ pub fn duplicate_elements_cases(txns: &Txns, ix: &ListIndex) -> Vec<Anomaly> {
                         txns.vals.show(d)
                     ),
                 )
-                .with_key(key_of(txns, k)),
+                .with_key(txns.key_json(k)),
             );
         }
     });
@@ -484,7 +480,7 @@ pub fn internal_cases(txns: &Txns) -> Vec<Anomaly> {
                                     expected
                                 ),
                             )
-                            .with_key(key_of(txns, m.key)),
+                            .with_key(txns.key_json(m.key)),
                         );
                         break;
                     }
@@ -523,7 +519,7 @@ pub fn future_read_cases(txns: &Txns) -> Vec<Anomaly> {
                                     txns.key_name(m.key)
                                 ),
                             )
-                            .with_key(key_of(txns, m.key)),
+                            .with_key(txns.key_json(m.key)),
                         );
                         break 'mops;
                     }
@@ -581,7 +577,7 @@ pub fn lost_update_cases(txns: &Txns) -> Vec<Anomaly> {
                     txns.key_name(k)
                 ),
             )
-            .with_key(key_of(txns, k))
+            .with_key(txns.key_json(k))
         })
         .collect()
 }

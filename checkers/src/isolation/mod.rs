@@ -249,9 +249,7 @@ fn non_cycle_cases(txns: &txns::Txns, ev: &Evidence) -> Vec<Anomaly> {
             out.extend(list_append::lost_update_cases(txns));
         }
         Evidence::Register(ix) => {
-            out.extend(register::garbage_read_cases(txns, ix));
-            out.extend(register::g1a_cases(txns, ix));
-            out.extend(register::g1b_cases(txns, ix));
+            out.extend(register::read_cases(txns, ix));
             out.extend(register::internal_cases(txns));
             out.extend(register::future_read_cases(txns, ix));
             out.extend(register::lost_update_cases(txns));

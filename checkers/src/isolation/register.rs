@@ -243,24 +243,9 @@ pub fn show(txns: &Txns, v: Version) -> String {
     v.map(|v| txns.vals.show(v)).unwrap_or_else(|| "nil".into())
 }
 
-/// Reads of values nobody wrote.
-pub fn garbage_read_cases(txns: &Txns, ix: &RegisterIndex) -> Vec<Anomaly> {
-    read_cases(txns, ix, "garbage-read")
-}
-
-/// Reads of writes by transactions that failed (aborted reads).
-pub fn g1a_cases(txns: &Txns, ix: &RegisterIndex) -> Vec<Anomaly> {
-    read_cases(txns, ix, "G1a")
-}
-
-/// Reads of a value its writer overwrote later in the same transaction (intermediate reads).
-pub fn g1b_cases(txns: &Txns, ix: &RegisterIndex) -> Vec<Anomaly> {
-    read_cases(txns, ix, "G1b")
-}
-
-/// Reads of values nobody wrote, aborted writes (`G1a`) and intermediate writes (`G1b`), kept
-/// when of type `kind`.
-fn read_cases(txns: &Txns, ix: &RegisterIndex, kind: &str) -> Vec<Anomaly> {
+/// Reads of values nobody wrote (`garbage-read`), of aborted writes (`G1a`) and of
+/// intermediate writes (`G1b`), in one pass over the reads.
+pub fn read_cases(txns: &Txns, ix: &RegisterIndex) -> Vec<Anomaly> {
     let mut out = Vec::new();
     for (t, txn) in txns.all.iter().enumerate() {
         if !txn.is_ok() {
@@ -298,9 +283,7 @@ fn read_cases(txns: &Txns, ix: &RegisterIndex, kind: &str) -> Vec<Anomaly> {
                 ),
                 Some(_) => continue,
             };
-            if a.kind == kind {
-                out.push(a.with_key(txns.key_json(k)));
-            }
+            out.push(a.with_key(txns.key_json(k)));
         }
     }
     out
