@@ -3,7 +3,7 @@
 use crate::junit::Junit;
 use crate::{exit, report};
 use anyhow::Context;
-use checkers::{CheckError, CheckOptions};
+use checkers::{CheckError, CheckOptions, CheckResult};
 use history::Format;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -118,34 +118,10 @@ fn check_one(
     junit: Option<&mut Junit>,
 ) -> anyhow::Result<u8> {
     let name = file.display().to_string();
-    let started = Instant::now();
-    let failed = |junit: Option<&mut Junit>, e: String| {
-        report::print_error(&name, &e, json);
-        if let Some(j) = junit {
-            j.failed(&name, &e);
-        }
-        Ok(exit::ERROR)
+    let (_, result) = match judge(file, format, opts, json, junit) {
+        Ok(judged) => judged,
+        Err(code) => return Ok(code),
     };
-    let history = match history::load_file(file, format) {
-        Ok(h) => h,
-        Err(e) => return failed(junit, e.to_string()),
-    };
-    let result = match checkers::check(&history, opts) {
-        Ok(r) => r,
-        Err(CheckError::Usage(m)) => {
-            eprintln!("error: {m}");
-            return Ok(exit::USAGE);
-        }
-        Err(e) => return failed(junit, e.to_string()),
-    };
-    if let Some(j) = junit {
-        j.checked(
-            &name,
-            &result,
-            &report::summary(&name, &result, false),
-            started.elapsed(),
-        );
-    }
     if let Some(dir) = out {
         report::write_out_dir(dir, &result)
             .with_context(|| format!("writing results to {}", dir.display()))?;
@@ -156,6 +132,41 @@ fn check_one(
         print!("{}", report::summary(&name, &result, many));
     }
     Ok(exit::of_verdict(result.valid))
+}
+
+/// Loads and checks one history file, recording the outcome in `junit`: the history and its
+/// results, or the exit code when it could not be judged (the error is printed, as JSON with
+/// `json`). Shared by `check` and `run`.
+pub fn judge(
+    file: &Path,
+    format: Option<Format>,
+    opts: &CheckOptions,
+    json: bool,
+    mut junit: Option<&mut Junit>,
+) -> Result<(history::History, CheckResult), u8> {
+    let name = file.display().to_string();
+    let started = Instant::now();
+    let mut failed = |e: String| {
+        report::print_error(&name, &e, json);
+        if let Some(j) = junit.as_deref_mut() {
+            j.failed(&name, &e);
+        }
+        exit::ERROR
+    };
+    let history = history::load_file(file, format).map_err(|e| failed(e.to_string()))?;
+    let result = match checkers::check(&history, opts) {
+        Ok(r) => r,
+        Err(CheckError::Usage(m)) => {
+            eprintln!("error: {m}");
+            return Err(exit::USAGE);
+        }
+        Err(e) => return Err(failed(e.to_string())),
+    };
+    if let Some(j) = junit {
+        let summary = report::summary(&name, &result, false);
+        j.checked(&name, &result, &summary, started.elapsed());
+    }
+    Ok((history, result))
 }
 
 /// Expands directories into the history files inside them (sorted, recursively).

@@ -84,11 +84,16 @@ fn window_line(w: &Value) -> Option<String> {
 
 /// The results object as one JSON line with a `file` field.
 pub fn json_line(name: &str, r: &CheckResult) -> String {
+    json_value(name, r).to_string()
+}
+
+/// The results object of [`json_line`], for callers that add fields to it.
+pub fn json_value(name: &str, r: &CheckResult) -> Value {
     let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut v {
         m.insert("file".into(), Value::from(name));
     }
-    v.to_string()
+    v
 }
 
 /// A file that could not be judged.

@@ -10,11 +10,11 @@ use crate::run::log::HarnessLog;
 use crate::run::{self, results};
 use crate::{exit, report};
 use anyhow::Context;
-use checkers::{CheckError, CheckOptions};
+use checkers::CheckOptions;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use workloads::etcd::EtcdReads;
 use workloads::Workload;
 
@@ -88,7 +88,6 @@ fn secs(what: &str, s: f64) -> anyhow::Result<Duration> {
     Ok(Duration::from_secs_f64(s))
 }
 
-/// Validates the arguments into a configuration (usage errors are `Err`).
 /// The faults the nemesis injected, from the history: "partition 0.0-5.0s, kill 5.1-10.0s".
 fn faults_line(h: &history::History) -> String {
     let secs = |t: Option<i64>| t.map_or("?".to_string(), |t| format!("{:.1}", t as f64 / 1e9));
@@ -129,6 +128,7 @@ fn default_nemesis(target: TargetKind, etcd_endpoints: &[String]) -> &'static st
     }
 }
 
+/// Validates the arguments into a configuration (usage errors are `Err`).
 pub fn config(args: &RunArgs) -> anyhow::Result<RunConfig> {
     let target = match args.target.as_str() {
         "etcd" => TargetKind::Etcd,
@@ -236,50 +236,33 @@ pub fn run(args: RunArgs) -> anyhow::Result<u8> {
         ..Default::default()
     };
     let name = driven.history.display().to_string();
-    let started = Instant::now();
-    // The JUnit report goes to the run directory, and to --junit if given.
-    let write_junit = |j: &Junit| -> anyhow::Result<()> {
-        j.write(&run_dir.join("junit.xml"))?;
+    let mut junit = Junit::new();
+    let judged = crate::check_cmd::judge(
+        &driven.history,
+        Some(history::Format::Jsonl),
+        &opts,
+        args.json,
+        Some(&mut junit),
+    );
+    if !matches!(judged, Err(exit::USAGE)) {
+        // The JUnit report goes to the run directory, and to --junit if given.
+        junit.write(&run_dir.join("junit.xml"))?;
         if let Some(path) = &args.junit {
-            j.write(path)?;
+            junit.write(path)?;
         }
-        Ok(())
-    };
-    let failed = |e: String| -> anyhow::Result<u8> {
-        report::print_error(&name, &e, args.json);
-        let mut j = Junit::new();
-        j.failed(&name, &e);
-        write_junit(&j)?;
-        Ok(exit::ERROR)
-    };
-    let history = match history::load_file(&driven.history, Some(history::Format::Jsonl)) {
-        Ok(h) => h,
-        Err(e) => return failed(e.to_string()),
-    };
-    let result = match checkers::check(&history, &opts) {
-        Ok(r) => r,
-        Err(CheckError::Usage(m)) => {
-            eprintln!("error: {m}");
-            return Ok(exit::USAGE);
-        }
-        Err(e) => return failed(e.to_string()),
+    }
+    let (history, result) = match judged {
+        Ok(judged) => judged,
+        Err(code) => return Ok(code),
     };
     report::write_out_dir(&run_dir, &result)
         .with_context(|| format!("writing results to {}", run_dir.display()))?;
-    let mut j = Junit::new();
-    j.checked(
-        &name,
-        &result,
-        &report::summary(&name, &result, false),
-        started.elapsed(),
-    );
-    write_junit(&j)?;
     log.line(format!("verdict: {}", result.valid.as_str()));
     // The run has healed and stopped everything by now; a reader that went away (`| head`)
     // must not turn the verdict into a panic, so write without println!'s panic.
     let mut text = String::new();
     if args.json {
-        let mut v: Value = serde_json::from_str(&report::json_line(&name, &result))?;
+        let mut v = report::json_value(&name, &result);
         if let Value::Object(m) = &mut v {
             m.insert("run_dir".into(), Value::from(run_dir.display().to_string()));
             m.insert("seed".into(), Value::from(cfg.seed));

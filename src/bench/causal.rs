@@ -144,9 +144,6 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     Ok(crate::exit::VALID)
 }
 
-/// Loads FILE, checks it against `models` and prints one JSON object: parse and check times
-/// (wall and CPU), the verdict, the resident size once loaded, and the peaks (VmHWM) of the
-/// whole process and of the check alone. Shared with `bench isolation`.
 /// Runs `exe ARGS FILE` (a `--measure` child) `repeat` times and keeps the run with the
 /// least parse + check time; a child per run keeps each peak memory figure its own.
 pub(crate) fn best_of_children(
@@ -179,6 +176,9 @@ pub(crate) fn best_of_children(
     Ok(best.unwrap_or(Value::Null))
 }
 
+/// Loads FILE, checks it against `models` and prints one JSON object: parse and check times
+/// (wall and CPU), the verdict, the resident size once loaded, and the peaks (VmHWM) of the
+/// whole process and of the check alone. Shared with `bench isolation`.
 pub(crate) fn measure(file: &std::path::Path, models: &[&str]) -> anyhow::Result<u8> {
     let c0 = cpu_s();
     let t0 = Instant::now();
