@@ -102,16 +102,21 @@ impl Interner {
     }
     /// The value rendered for humans: strings without quotes.
     pub fn show(&self, id: Id) -> String {
-        match self.value(id) {
-            Value::String(s) => s.clone(),
-            v => v.to_string(),
-        }
+        show_value(self.value(id))
     }
     pub fn len(&self) -> usize {
         self.values.len()
     }
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
+    }
+}
+
+/// A JSON value for people: strings without quotes, anything else as JSON.
+pub fn show_value(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        v => v.to_string(),
     }
 }
 

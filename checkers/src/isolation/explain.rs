@@ -8,7 +8,7 @@ use super::list_append::{show_list, ListIndex};
 use super::register::{self, RegisterIndex};
 use super::txns::MopValue;
 use super::txns::{TxnId, Txns};
-use history::txn::MopF;
+use history::txn::{show_value as show, MopF};
 use history::History;
 use serde::Serialize;
 use serde_json::Value;
@@ -239,13 +239,6 @@ fn first_read(txns: &Txns, t: TxnId, f: impl Fn(u32, &[u32]) -> Option<Why>) -> 
         }
     }
     Why::Unexplained
-}
-
-fn show(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        v => v.to_string(),
-    }
 }
 
 /// Human form of a duration in nanoseconds.

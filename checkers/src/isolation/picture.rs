@@ -8,19 +8,8 @@ use std::fmt::Write;
 const BOX_W: f64 = 170.0;
 const BOX_H: f64 = 46.0;
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-fn show(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        v => v.to_string(),
-    }
-}
+use crate::linear::html::esc;
+use history::txn::show_value as show;
 
 /// The short label of an edge: kind and key, e.g. `rw y`.
 pub fn edge_label(e: &CycleExplanation, i: usize) -> String {

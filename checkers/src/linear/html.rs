@@ -13,7 +13,8 @@ use std::fmt::Write as _;
 const BEFORE: usize = 250;
 const AFTER: usize = 40;
 
-fn esc(s: &str) -> String {
+/// Escapes text for HTML and SVG.
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
