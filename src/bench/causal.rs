@@ -219,16 +219,9 @@ pub(crate) fn measure(file: &std::path::Path, models: &[&str]) -> anyhow::Result
 
 /// CPU time (user + system) this process has used, in seconds (10 ms resolution): on a shared
 /// machine it says what the work costs, where wall time also says how busy the machine was.
+/// This process's user + system CPU seconds.
 fn cpu_s() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<f64> = after
-        .split_whitespace()
-        .skip(11)
-        .take(2)
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    f.iter().sum::<f64>() / 100.0
+    super::harness::proc_cpu(std::process::id()).unwrap_or(0.0)
 }
 
 /// A size field of /proc/self/status (VmHWM: peak resident set, VmRSS: current), in KiB.

@@ -50,7 +50,7 @@ fn self_cpu() -> f64 {
 }
 
 /// User + system CPU seconds of a process from /proc/<pid>/stat (fields 14 and 15).
-fn proc_cpu(pid: u32) -> Option<f64> {
+pub(crate) fn proc_cpu(pid: u32) -> Option<f64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = s.rsplit_once(')')?.1;
     let f: Vec<&str> = rest.split_whitespace().collect();
