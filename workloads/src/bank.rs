@@ -24,12 +24,14 @@ pub fn account_key(a: u64) -> String {
 /// missing account starts at 0).
 pub fn init_txn(init: &Value) -> Value {
     let mops = (0..BANK_ACCOUNTS)
-        .map(|a| {
-            let v = init.get(a.to_string()).cloned().unwrap_or(json!(0));
-            json!(["w", account_key(a), v])
-        })
+        .map(|a| json!(["w", account_key(a), init_balance(init, a)]))
         .collect();
     Value::Array(mops)
+}
+
+/// Account `a`'s starting balance in an `init` value (0 when missing).
+pub fn init_balance(init: &Value, a: u64) -> Value {
+    init.get(a.to_string()).cloned().unwrap_or(json!(0))
 }
 
 /// The transaction that reads the given accounts.
@@ -110,6 +112,20 @@ impl Transfer {
         from_balance: Option<i64>,
         to_balance: Option<i64>,
     ) -> Result<Value, String> {
+        let (fb, tb) = (from_balance.unwrap_or(0), to_balance.unwrap_or(0));
+        let (f2, t2) = self.moved(from_balance, to_balance)?;
+        Ok(json!([
+            ["cas", account_key(self.from), [fb, f2]],
+            ["cas", account_key(self.to), [tb, t2]],
+        ]))
+    }
+
+    /// The two balances after the transfer, given those before, or why it cannot happen.
+    pub fn moved(
+        &self,
+        from_balance: Option<i64>,
+        to_balance: Option<i64>,
+    ) -> Result<(i64, i64), String> {
         let (Some(fb), Some(tb)) = (from_balance, to_balance) else {
             return Err("accounts are not initialised".into());
         };
@@ -119,10 +135,7 @@ impl Transfer {
                 self.from, self.amount
             ));
         }
-        Ok(json!([
-            ["cas", account_key(self.from), [fb, fb - self.amount]],
-            ["cas", account_key(self.to), [tb, tb + self.amount]],
-        ]))
+        Ok((fb - self.amount, tb + self.amount))
     }
 }
 

@@ -11,8 +11,9 @@
 //! at its commit. Read-only operations are a single range or a txn of ranges; with
 //! `--etcd-reads serializable` they are served from the member's local state.
 
+use crate::bank::{self, Transfer};
 use crate::client::{BoxFuture, Client, Target, TargetError};
-use crate::generator::{Workload, BANK_ACCOUNTS, COUNTER_KEY, SET_KEY};
+use crate::generator::{Workload, COUNTER_KEY, SET_KEY};
 use crate::op::{Completion, Invocation};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -510,16 +511,17 @@ impl EtcdClient {
     }
 
     async fn bank(&mut self, op: &Invocation) -> Completion {
-        let accounts: Vec<String> = (0..BANK_ACCOUNTS).map(|a| format!("bank/{a}")).collect();
+        let accounts: Vec<String> = bank::all_accounts()
+            .into_iter()
+            .map(bank::account_key)
+            .collect();
         match op.f.as_str() {
             "init" => {
                 let init = op.value.clone();
                 self.rmw(accounts.clone(), &op.value, move |_| {
-                    let puts = (0..BANK_ACCOUNTS)
-                        .map(|a| {
-                            let v = init.get(a.to_string()).cloned().unwrap_or(json!(0));
-                            (format!("bank/{a}"), v)
-                        })
+                    let puts = bank::all_accounts()
+                        .into_iter()
+                        .map(|a| (bank::account_key(a), bank::init_balance(&init, a)))
                         .collect();
                     Ok((puts, init.clone()))
                 })
@@ -539,26 +541,17 @@ impl EtcdClient {
                 }
             }
             "transfer" => {
-                let (from, to, amount) = (
-                    op.value["from"].as_u64().unwrap_or(0),
-                    op.value["to"].as_u64().unwrap_or(0),
-                    op.value["amount"].as_i64().unwrap_or(0),
-                );
-                let (fk, tk) = (format!("bank/{from}"), format!("bank/{to}"));
+                let t = match Transfer::parse(&op.value) {
+                    Ok(t) => t,
+                    Err(e) => return Completion::fail(op.value.clone(), e),
+                };
+                let (fk, tk) = (bank::account_key(t.from), bank::account_key(t.to));
                 let value = op.value.clone();
                 self.rmw(vec![fk.clone(), tk.clone()], &op.value, move |state| {
                     let bal = |k: &String| state.get(k).cloned().flatten().and_then(|v| v.as_i64());
-                    let (Some(fb), Some(tb)) = (bal(&fk), bal(&tk)) else {
-                        return Err("accounts are not initialised".into());
-                    };
-                    if fb < amount {
-                        return Err(format!("insufficient funds: account {from} has {fb}"));
-                    }
+                    let (f2, t2) = t.moved(bal(&fk), bal(&tk))?;
                     Ok((
-                        vec![
-                            (fk.clone(), json!(fb - amount)),
-                            (tk.clone(), json!(tb + amount)),
-                        ],
+                        vec![(fk.clone(), json!(f2)), (tk.clone(), json!(t2))],
                         value.clone(),
                     ))
                 })
