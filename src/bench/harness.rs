@@ -70,17 +70,8 @@ impl Cluster for Metered {
     fn nodes(&mut self) -> Vec<run::cluster::NodeInfo> {
         self.inner.nodes()
     }
-    fn kill(&mut self, i: usize) -> anyhow::Result<()> {
-        self.inner.kill(i)
-    }
     fn restart(&mut self, i: usize) -> anyhow::Result<()> {
         self.inner.restart(i)
-    }
-    fn pause(&mut self, i: usize) -> anyhow::Result<()> {
-        self.inner.pause(i)
-    }
-    fn resume(&mut self, i: usize) -> anyhow::Result<()> {
-        self.inner.resume(i)
     }
     fn stop(&mut self) {
         let cpu: f64 = self

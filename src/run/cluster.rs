@@ -24,17 +24,13 @@ pub struct NodeInfo {
     pub log: Option<PathBuf>,
 }
 
-/// A running set of nodes. The fault methods are for nemeses (the runner itself only stops).
-#[allow(dead_code)]
+/// A running set of nodes. Nemeses signal nodes by the pids in [`NodeInfo`] and ask the
+/// cluster to restart a killed one.
 pub trait Cluster: Send {
     fn nodes(&mut self) -> Vec<NodeInfo>;
-    /// SIGKILL node `i` (0-based).
-    fn kill(&mut self, i: usize) -> anyhow::Result<()>;
-    /// Start node `i` again with the same arguments and data directory; waits until healthy.
+    /// Start node `i` (0-based) again with the same arguments and data directory; waits until
+    /// healthy.
     fn restart(&mut self, i: usize) -> anyhow::Result<()>;
-    /// SIGSTOP / SIGCONT node `i`.
-    fn pause(&mut self, i: usize) -> anyhow::Result<()>;
-    fn resume(&mut self, i: usize) -> anyhow::Result<()>;
     /// Stops every node (SIGTERM, then SIGKILL) and reaps them. Idempotent.
     fn stop(&mut self);
 }
@@ -243,7 +239,6 @@ impl LocalCluster {
         }
     }
 
-    #[allow(dead_code)]
     fn check_index(&self, i: usize) -> anyhow::Result<()> {
         if i >= self.procs.len() {
             bail!("no node {i}: the cluster has {} nodes", self.procs.len());
@@ -268,27 +263,12 @@ impl Cluster for LocalCluster {
             })
             .collect()
     }
-    fn kill(&mut self, i: usize) -> anyhow::Result<()> {
-        self.check_index(i)?;
-        self.procs[i].kill();
-        Ok(())
-    }
     fn restart(&mut self, i: usize) -> anyhow::Result<()> {
         self.check_index(i)?;
         self.procs[i].kill();
         self.procs[i].start()?;
         self.wait_healthy(i)
             .with_context(|| format!("restarting node {}", self.names[i]))
-    }
-    fn pause(&mut self, i: usize) -> anyhow::Result<()> {
-        self.check_index(i)?;
-        self.procs[i].pause();
-        Ok(())
-    }
-    fn resume(&mut self, i: usize) -> anyhow::Result<()> {
-        self.check_index(i)?;
-        self.procs[i].resume();
-        Ok(())
     }
     fn stop(&mut self) {
         for p in &mut self.procs {
@@ -324,17 +304,8 @@ impl Cluster for ExternalCluster {
             })
             .collect()
     }
-    fn kill(&mut self, _i: usize) -> anyhow::Result<()> {
-        bail!("cannot kill a node of an external cluster")
-    }
     fn restart(&mut self, _i: usize) -> anyhow::Result<()> {
         bail!("cannot restart a node of an external cluster")
-    }
-    fn pause(&mut self, _i: usize) -> anyhow::Result<()> {
-        bail!("cannot pause a node of an external cluster")
-    }
-    fn resume(&mut self, _i: usize) -> anyhow::Result<()> {
-        bail!("cannot resume a node of an external cluster")
     }
     fn stop(&mut self) {}
 }

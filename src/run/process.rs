@@ -166,11 +166,7 @@ impl NodeProcess {
         self.kill();
     }
 
-    /// SIGSTOP / SIGCONT (pause and resume), for nemeses.
-    #[allow(dead_code)]
-    pub fn pause(&self) {
-        self.signal(libc::SIGSTOP);
-    }
+    /// SIGCONT: a node paused by a nemesis must hear the stop signal.
     pub fn resume(&self) {
         self.signal(libc::SIGCONT);
     }
