@@ -19,8 +19,11 @@ pub mod models;
 pub mod register_sequential;
 pub mod register_session;
 pub mod result;
+pub mod scc;
 pub mod session;
 pub mod set;
+#[cfg(test)]
+mod stack_tests;
 pub mod weak_models;
 
 pub use anomaly::Anomaly;

@@ -1,11 +1,11 @@
-//! Cycle search: strongly connected components of the dependency graph (iterative Kosaraju),
+//! Cycle search: strongly connected components of the dependency graph (iterative Tarjan),
 //! then per component a search for each cycle anomaly in severity order (`G0`, `G1c`,
 //! `G-single-item`, `G-nonadjacent-item`, `G2-item`), each first with data edges alone, then
 //! with process edges, then with real-time edges, within a time budget.
 
 use super::graph::{DepGraph, Rels, PROCESS, REALTIME, RW, WR, WW};
 use super::txns::TxnId;
-use petgraph::algo::{kosaraju_scc, tarjan_scc};
+use petgraph::algo::kosaraju_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeFiltered;
 use std::collections::{BTreeSet, VecDeque};
@@ -114,14 +114,9 @@ pub fn search(
     deadline: Option<Instant>,
 ) -> Search {
     let mut s = Search::default();
-    let mut sccs: Vec<Vec<TxnId>> = tarjan_scc(&dg.g)
-        .into_iter()
-        .filter(|c| c.len() > 1)
-        .map(|mut c| {
-            c.sort_unstable();
-            c
-        })
-        .collect();
+    // Iterative: a recursive Tarjan overflows the stack on a long chain of dependencies.
+    let mut sccs: Vec<Vec<TxnId>> =
+        crate::scc::nontrivial_sccs(dg.g.node_count(), |v| dg.g.neighbors_slice(v));
     sccs.sort_unstable();
     s.sccs = sccs.len();
     s.largest_scc = sccs.iter().map(Vec::len).max().unwrap_or(0);
