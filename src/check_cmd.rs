@@ -3,8 +3,10 @@
 use crate::junit::Junit;
 use crate::{exit, report};
 use anyhow::Context;
+use checkers::semantics::{FailMeans, NilRead};
 use checkers::{CheckError, CheckOptions, CheckResult};
 use history::Format;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -28,6 +30,18 @@ pub struct CheckArgs {
     /// Search budget in seconds; an unfinished search gives verdict unknown (exit 3).
     #[arg(long)]
     pub time_limit: Option<f64>,
+    /// What a failed op means: nothing (did not happen, observed nothing: Jepsen/Knossos),
+    /// recorded (did not happen; a cas failed with error "precondition-failed" observed a
+    /// mismatch: faultline's own histories), mismatch (every failed cas observed that the
+    /// register did not hold its expected value: Porcupine's etcd model). Default: the
+    /// convention of the history's format (docs/history-format.md).
+    #[arg(long, value_parser = ["nothing", "recorded", "mismatch"])]
+    pub fail_means: Option<String>,
+    /// What an ok read of nil means in the register models: any (constrains nothing:
+    /// Knossos) or value (the register held nil: faultline, Porcupine). Default: the
+    /// convention of the history's format.
+    #[arg(long, value_parser = ["any", "value"])]
+    pub nil_read: Option<String>,
     /// Print the full results object as JSON (one line per file).
     #[arg(long)]
     pub json: bool,
@@ -54,6 +68,8 @@ pub fn options(args: &CheckArgs) -> anyhow::Result<CheckOptions> {
         model: args.model.clone(),
         initial,
         time_limit: args.time_limit.map(Duration::from_secs_f64),
+        fail_means: args.fail_means.as_deref().and_then(FailMeans::parse),
+        nil_read: args.nil_read.as_deref().and_then(NilRead::parse),
     })
 }
 
@@ -80,6 +96,8 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
     let many = files.len() > 1;
     let mut code = exit::VALID;
     let mut junit = args.junit.as_ref().map(|_| Junit::new());
+    // Conventions other than faultline's own, and how many files were read with each.
+    let mut semantics: BTreeMap<String, usize> = BTreeMap::new();
     for file in &files {
         let out_dir = args.out.as_ref().map(|o| {
             if many {
@@ -88,7 +106,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
                 o.clone()
             }
         });
-        let c = check_one(
+        let (c, line) = check_one(
             file,
             format,
             &opts,
@@ -97,17 +115,25 @@ pub fn run(args: CheckArgs) -> anyhow::Result<u8> {
             many,
             junit.as_mut(),
         )?;
+        if let Some(line) = line {
+            *semantics.entry(line).or_default() += 1;
+        }
         code = exit::worst(code, c);
     }
     if let (Some(j), Some(path)) = (&junit, &args.junit) {
         j.write(path)?;
     }
     if many && !args.json {
+        for (line, n) in &semantics {
+            println!("semantics of {n} of {} files: {line}", files.len());
+        }
         println!("{}", report::overall_line(code, files.len()));
     }
     Ok(code)
 }
 
+/// Checks one file and prints its result; returns the exit code and, when the file was read
+/// with conventions other than faultline's own, the line that says which.
 fn check_one(
     file: &Path,
     format: Option<Format>,
@@ -116,11 +142,11 @@ fn check_one(
     out: Option<&Path>,
     many: bool,
     junit: Option<&mut Junit>,
-) -> anyhow::Result<u8> {
+) -> anyhow::Result<(u8, Option<String>)> {
     let name = file.display().to_string();
     let (_, result) = match judge(file, format, opts, json, junit) {
         Ok(judged) => judged,
-        Err(code) => return Ok(code),
+        Err(code) => return Ok((code, None)),
     };
     if let Some(dir) = out {
         report::write_out_dir(dir, &result)
@@ -131,7 +157,10 @@ fn check_one(
     } else {
         print!("{}", report::summary(&name, &result, many));
     }
-    Ok(exit::of_verdict(result.valid))
+    Ok((
+        exit::of_verdict(result.valid),
+        report::semantics_line(&result),
+    ))
 }
 
 /// Loads and checks one history file, recording the outcome in `junit`: the history and its

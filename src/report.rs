@@ -61,7 +61,23 @@ pub fn summary(name: &str, r: &CheckResult, many: bool) -> String {
     if let Some(line) = r.stats.get("inconsistency-window-ns").and_then(window_line) {
         let _ = writeln!(s, "{indent}{line}");
     }
+    if !many {
+        if let Some(line) = semantics_line(r) {
+            let _ = writeln!(s, "{indent}semantics: {line}");
+        }
+    }
     s
+}
+
+/// What `fail` and nil reads were taken to mean, when that is not faultline's own convention
+/// (`stats.semantics`, from the linearizability analysis): e.g. a Jepsen EDN history read with
+/// Knossos's.
+pub fn semantics_line(r: &CheckResult) -> Option<String> {
+    let sem = r.stats.get("semantics")?;
+    if sem.get("faultline_default") == Some(&Value::Bool(true)) {
+        return None;
+    }
+    sem.get("summary")?.as_str().map(str::to_string)
 }
 
 /// `inconsistency window: p50 1.2 ms, p95 ..., p99 ..., max ... (N acknowledged appends)` from

@@ -162,3 +162,140 @@ fn porcupine_kv_histories_are_checked_for_linearizability_by_default() {
     assert!(out.contains("\"expected\":[\"linearizable\"]"), "{out}");
     assert!(out.contains("nonlinearizable"), "{out}");
 }
+
+/// Process 1's cas from 1 fails right after 1 was written, and process 2 then reads nil.
+const KNOSSOS_EDN: &str = r#"[{:process 0 :type :invoke :f :write :value 1}
+ {:process 0 :type :ok :f :write :value 1}
+ {:process 1 :type :invoke :f :cas :value [1 2]}
+ {:process 1 :type :fail :f :cas :value [1 2] :error :precondition-failed}
+ {:process 2 :type :invoke :f :read :value nil}
+ {:process 2 :type :ok :f :read :value nil}]
+"#;
+
+#[test]
+fn each_format_keeps_its_tools_meaning_of_fail_and_nil_and_options_choose() {
+    let dir = tempfile::tempdir().unwrap();
+    let edn = write(dir.path(), "k.edn", KNOSSOS_EDN);
+    // Knossos: the fail never happened, the nil read constrains nothing: linearizable, and
+    // the summary says whose conventions were used.
+    let (code, out, err) = faultline(&["check", "--model", "cas-register", &edn]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("semantics: --fail-means nothing --nil-read any (Knossos's"),
+        "{out}"
+    );
+    let (code, out, _) = faultline(&["check", "--json", "--model", "cas-register", &edn]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["expected"], serde_json::json!(["linearizable"]));
+    let sem = &v["stats"]["semantics"];
+    assert_eq!(sem["fail_means"], "nothing");
+    assert_eq!(sem["nil_read"], "any");
+    assert_eq!(sem["faultline_default"], false);
+    // Each option alone makes one of the two observations count.
+    for opt in [["--fail-means", "mismatch"], ["--nil-read", "value"]] {
+        let (code, out, _) = faultline(&["check", opt[0], opt[1], "--model", "cas-register", &edn]);
+        assert_eq!(code, 1, "{opt:?}: {out}");
+        assert!(
+            out.contains("as the options say") || out.contains("options and"),
+            "{out}"
+        );
+    }
+    // The same history in faultline's JSONL: the recorded mismatch observed the register,
+    // and nil is a value; faultline's own conventions are not announced.
+    let jsonl = write(
+        dir.path(),
+        "f.jsonl",
+        r#"{"process":0,"type":"invoke","f":"write","value":1}
+{"process":0,"type":"ok","f":"write","value":1}
+{"process":1,"type":"invoke","f":"cas","value":[1,2]}
+{"process":1,"type":"fail","f":"cas","value":[1,2],"error":"precondition-failed"}
+"#,
+    );
+    let out_dir = dir.path().join("out");
+    let (code, out, _) = faultline(&["check", "--out", out_dir.to_str().unwrap(), &jsonl]);
+    assert_eq!(code, 1, "{out}");
+    assert!(!out.contains("semantics:"), "{out}");
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("results.json")).unwrap())
+            .unwrap();
+    assert_eq!(results["stats"]["semantics"]["fail_means"], "recorded");
+    assert_eq!(results["stats"]["semantics"]["faultline_default"], true);
+    // A cas that failed for another reason did not happen.
+    let refused = write(
+        dir.path(),
+        "refused.jsonl",
+        &std::fs::read_to_string(&jsonl)
+            .unwrap()
+            .replace("precondition-failed", "connect: connection refused"),
+    );
+    let (code, out, _) = faultline(&["check", &refused]);
+    assert_eq!(code, 0, "{out}");
+    let (code, _, _) = faultline(&["check", "--fail-means", "mismatch", &refused]);
+    assert_eq!(code, 1);
+    // An unknown choice is a usage error.
+    let (code, _, err) = faultline(&["check", "--fail-means", "maybe", &jsonl]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn knossos_multi_register_and_mutex_histories_are_read_as_knossos_writes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    // `[:read k v]` / `[:write k v]` micro-ops, registers x and y starting at 0.
+    let multi = write(
+        dir.path(),
+        "multi.edn",
+        r#"[{:process 0 :type :invoke :f :txn :value [[:write :x 1] [:write :y 1]]}
+ {:process 1 :type :invoke :f :txn :value [[:read :x nil] [:read :y nil]]}
+ {:process 1 :type :ok :f :txn :value [[:read :x 0] [:read :y 0]]}
+ {:process 0 :type :ok :f :txn :value [[:write :x 1] [:write :y 1]]}
+ {:process 2 :type :invoke :f :txn :value [[:read :x nil] [:read :y nil]]}
+ {:process 2 :type :ok :f :txn :value [[:read :x 1] [:read :y nil]]}]
+"#,
+    );
+    let init = r#"{"x":0,"y":0}"#;
+    let (code, out, err) = faultline(&[
+        "check",
+        "--model",
+        "multi-register",
+        "--initial",
+        init,
+        &multi,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    // Half of the atomic write: not linearizable.
+    let torn = write(
+        dir.path(),
+        "torn.edn",
+        &std::fs::read_to_string(&multi)
+            .unwrap()
+            .replace("[:read :y nil]]}]", "[:read :y 0]]}]"),
+    );
+    let (code, out, _) = faultline(&[
+        "check",
+        "--model",
+        "multi-register",
+        "--initial",
+        init,
+        &torn,
+    ]);
+    assert_eq!(code, 1, "{out}");
+    // A mutex history needs no --expect: acquire/release is a linearizability question.
+    let mutex = write(
+        dir.path(),
+        "mutex.edn",
+        r#"[{:process 0 :type :invoke :f :acquire}
+ {:process 0 :type :ok :f :acquire}
+ {:process 1 :type :invoke :f :release}
+ {:process 1 :type :fail :f :release :error :not-held}
+ {:process 1 :type :invoke :f :acquire}
+ {:process 1 :type :ok :f :acquire}]
+"#,
+    );
+    let (code, out, _) = faultline(&["check", &mutex]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("expected: linearizable") && out.contains("mutex model"),
+        "{out}"
+    );
+}

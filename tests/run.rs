@@ -4,7 +4,7 @@
 //! Every built-in mode passes what it promises under every workload with an analysis for it:
 //! the verdict must be valid (exit 0); unknown fails like invalid.
 
-use crate::util::{bin, etcd_present, faultline};
+use crate::util::{bin, etcd_present, faultline, is_root, prerequisite};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -137,6 +137,12 @@ fn builtin_mode(mode: &str) {
                 v["stats"]["register"]["reads"].as_u64().unwrap() > 20,
                 "{v}"
             );
+            // Without faults every failed cas is a compare mismatch, recorded as one.
+            let (mismatches, other) = failed_cas_errors(&dir);
+            assert!(
+                mismatches > 0 && other == 0,
+                "{mode}: {mismatches}, {other}"
+            );
         }
         assert_history_shape(&dir, &["1", "2", "3"]);
         assert!(dir.join("node-1.log").is_file());
@@ -195,6 +201,84 @@ fn builtin_eventual_register_under_clock_skew_is_caught_breaking_causal() {
     assert!(!stale.is_empty(), "{v}");
     let e = stale[0]["explanation"].as_str().unwrap();
     assert!(e.contains("written by op") && e.contains("causally"), "{e}");
+}
+
+/// The `error`s of a history's failed `cas` ops: (recorded compare mismatches, any other).
+fn failed_cas_errors(dir: &Path) -> (usize, usize) {
+    let text = std::fs::read_to_string(dir.join("history.jsonl")).expect("history.jsonl");
+    let (mut mismatch, mut other) = (0, 0);
+    for l in text.lines() {
+        let e: Value = serde_json::from_str(l).unwrap();
+        if e["type"] == "fail" && e["f"] == "cas" {
+            if e["error"] == "precondition-failed" {
+                mismatch += 1;
+            } else {
+                other += 1;
+            }
+        }
+    }
+    (mismatch, other)
+}
+
+/// Issue 10's false alarm: the correct strong store was called nonlinearizable in 3 of 24
+/// runs with faults, because a cas that failed on a refused connection (a killed or
+/// partitioned node) was read as "the register did not hold the expected value". Short runs
+/// with kills and partitions in namespaces, where refused connections are real; with the old
+/// recording 4 of these 12 seeds (1, 4, 6, 9) were called nonlinearizable, so the chance that
+/// a regression passes all 12 is well under 1%.
+#[test]
+fn builtin_strong_register_under_faults_is_never_called_nonlinearizable() {
+    if !prerequisite(
+        is_root(),
+        "root (network namespaces: killed and cut-off nodes refuse connections)",
+    ) {
+        return;
+    }
+    let store = tempfile::tempdir().unwrap();
+    let (mut mismatches, mut refused) = (0, 0);
+    for seed in 1..=12 {
+        let seed = seed.to_string();
+        let (code, v, dir, err) = json_run(
+            store.path(),
+            &[
+                "--workload",
+                "register",
+                "--mode",
+                "strong",
+                "--nemesis",
+                "kill,partition",
+                "--net",
+                "netns",
+                "--nemesis-interval",
+                "0.5",
+                "--time-limit",
+                "4",
+                "--settle",
+                "0.5",
+                "--concurrency",
+                "10",
+                "--rate",
+                "300",
+                "--seed",
+                &seed,
+            ],
+        );
+        assert_passes(
+            code,
+            &v,
+            &format!("strong register under faults, seed {seed}"),
+            &err,
+        );
+        let (m, o) = failed_cas_errors(&dir);
+        // Each run exercised both kinds of failed cas.
+        assert!(
+            m > 0 && o > 0,
+            "seed {seed}: {m} mismatches, {o} other failed cas"
+        );
+        mismatches += m;
+        refused += o;
+    }
+    eprintln!("{mismatches} cas compare mismatches, {refused} cas failed otherwise");
 }
 
 #[test]
@@ -527,6 +611,12 @@ fn etcd_register_is_linearizable_and_list_append_strict_serializable() {
     assert!(
         events.iter().all(|e| e["type"] != "info"),
         "info ops without faults"
+    );
+    // Without faults every failed cas is a compare mismatch, recorded as one.
+    let (mismatches, other) = failed_cas_errors(&dir);
+    assert!(
+        mismatches > 0 && other == 0,
+        "{mismatches} mismatches, {other} other"
     );
     let (code, v, dir, err) = run(
         store.path(),

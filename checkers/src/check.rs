@@ -19,6 +19,11 @@ pub struct CheckOptions {
     pub initial: Option<Value>,
     /// Budget for searches (linearizability, cycle search); exceeding it yields `unknown`.
     pub time_limit: Option<Duration>,
+    /// What a failed op means (`--fail-means`); None: the history's source convention
+    /// ([`crate::semantics`]).
+    pub fail_means: Option<crate::semantics::FailMeans>,
+    /// What an `ok` read of nil means (`--nil-read`); None: the source's convention.
+    pub nil_read: Option<crate::semantics::NilRead>,
 }
 
 /// A check that cannot run at all (as opposed to a verdict).
@@ -118,6 +123,13 @@ pub fn default_expect(h: &History) -> Vec<String> {
     } else if has("add") {
         return vec!["set".into()];
     }
+    // Ops only the linearizability models understand (Knossos's mutex and queues).
+    if ["acquire", "release", "enqueue", "dequeue"]
+        .iter()
+        .any(|f| has(f))
+    {
+        return vec!["linearizable".into()];
+    }
     if has("txn") {
         vec!["strict-serializable".into()]
     } else if has("read") || has("write") || has("cas") || has("get") || has("put") {
@@ -129,7 +141,10 @@ pub fn default_expect(h: &History) -> Vec<String> {
 
 /// Checks a history against the expected models.
 pub fn check(h: &History, opts: &CheckOptions) -> Result<CheckResult, CheckError> {
-    let requested = if opts.expect.is_empty() {
+    let requested = if opts.expect.is_empty() && opts.model.is_some() {
+        // `--model` names a linearizability model: that is the question asked.
+        vec!["linearizable".into()]
+    } else if opts.expect.is_empty() {
         default_expect(h)
     } else {
         opts.expect.clone()
@@ -167,7 +182,12 @@ pub fn check(h: &History, opts: &CheckOptions) -> Result<CheckResult, CheckError
     findings
         .stats
         .insert("ops".into(), Value::from(h.ops.len()));
-    if ran.is_empty() {
+    if ran.is_empty() && h.ops.is_empty() {
+        findings.unknown_reasons.push(format!(
+            "the history has no client operations ({} nemesis events): nothing was checked",
+            h.nemesis.len()
+        ));
+    } else if ran.is_empty() {
         findings.unknown_reasons.push(format!(
             "no analysis applies to this history for the expected models ({}): nothing was checked",
             expected.join(", ")

@@ -20,6 +20,7 @@ pub mod register_sequential;
 pub mod register_session;
 pub mod result;
 pub mod scc;
+pub mod semantics;
 pub mod session;
 pub mod set;
 #[cfg(test)]

@@ -946,7 +946,7 @@ impl Analysis for RegisterSessionCausal {
         }
         if want("incompatible-order") && !want("nonlinearizable") {
             if ix.keys.len() == 1 {
-                match register_sequential::check_single_register(h) {
+                match register_sequential::check_single_register(h, opts) {
                     register_sequential::SeqVerdict::Sequential => {}
                     register_sequential::SeqVerdict::Violation(a) => out.add(a),
                     register_sequential::SeqVerdict::Unknown(why) => out.unknown_reasons.push(why),

@@ -28,9 +28,11 @@ pub fn parse(source_name: &str, text: &str) -> Result<Vec<Event>, ParseError> {
 }
 
 /// Parses a Jepsen EDN history straight into a validated history, one event at a time (no
-/// list of every event's JSON in memory).
+/// list of every event's JSON in memory). `info` events are read as Knossos reads them
+/// ([`HistoryBuilder::knossos_crashes`]).
 pub fn parse_history(source_name: &str, text: &str) -> Result<History, ParseError> {
     let mut b = HistoryBuilder::new(source_name);
+    b.knossos_crashes();
     each_event(source_name, text, |ev| b.push(ev))?;
     Ok(b.finish())
 }

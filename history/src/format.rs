@@ -32,6 +32,15 @@ impl Format {
     pub fn names() -> &'static [&'static str] {
         &["jsonl", "edn", "jepsen-log", "porcupine-kv"]
     }
+    /// The name `--format` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Jsonl => "jsonl",
+            Format::Edn => "edn",
+            Format::JepsenLog => "jepsen-log",
+            Format::PorcupineKv => "porcupine-kv",
+        }
+    }
 
     /// Guesses the format from the content: the first non-blank, non-comment character.
     pub fn detect(text: &str) -> Format {
@@ -71,11 +80,14 @@ pub fn parse_events(
 
 /// Parses text into a validated history.
 pub fn parse_str(source: &str, text: &str, format: Option<Format>) -> Result<History, ParseError> {
-    match format.unwrap_or_else(|| Format::detect(text)) {
-        Format::Jsonl => jsonl::parse_history(source, text),
-        Format::Edn => edn::parse_history(source, text),
-        f => History::from_events(source, parse_events(source, text, Some(f))?),
-    }
+    let format = format.unwrap_or_else(|| Format::detect(text));
+    let mut h = match format {
+        Format::Jsonl => jsonl::parse_history(source, text)?,
+        Format::Edn => edn::parse_history(source, text)?,
+        f => History::from_events(source, parse_events(source, text, Some(f))?)?,
+    };
+    h.format = Some(format);
+    Ok(h)
 }
 
 /// Reads and parses a history file.

@@ -27,4 +27,7 @@ pub use error::{ParseError, ParseErrorKind};
 pub use event::{Event, EventType, Process};
 pub use format::{load_file, parse_str, Format};
 pub use name::Name;
-pub use op::{History, HistoryBuilder, NemesisEvent, Op, OpId, Outcome};
+pub use op::{
+    History, HistoryBuilder, NemesisEvent, Op, OpId, Outcome, LEGACY_PRECONDITION_FAILED,
+    PRECONDITION_FAILED,
+};

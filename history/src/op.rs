@@ -11,6 +11,15 @@ use std::collections::HashMap;
 /// Dense identifier of an operation: its position in [`History::ops`] (invocation order).
 pub type OpId = usize;
 
+/// The `error` with which faultline's clients complete a `cas` whose compare did not match
+/// (`"type": "fail"`): the one failure that is an observation (the register did not hold the
+/// expected value) rather than "did not happen" (docs/history-format.md).
+pub const PRECONDITION_FAILED: &str = "precondition-failed";
+
+/// The error text faultline's clients wrote for the same observation before
+/// [`PRECONDITION_FAILED`]; histories recorded then keep their meaning.
+pub const LEGACY_PRECONDITION_FAILED: &str = "cas precondition false";
+
 /// How an operation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Outcome {
@@ -132,6 +141,14 @@ impl Op {
     pub fn may_have_happened(&self) -> bool {
         self.outcome != Outcome::Fail
     }
+    /// True if the op failed with [`PRECONDITION_FAILED`] (or its legacy spelling): its
+    /// compare did not match, which is an observation of the state.
+    pub fn failed_precondition(&self) -> bool {
+        self.outcome == Outcome::Fail
+            && self
+                .error()
+                .is_some_and(|e| e == PRECONDITION_FAILED || e == LEGACY_PRECONDITION_FAILED)
+    }
     /// True if the op was taken after faults were healed (`"phase": "final"`).
     pub fn is_final(&self) -> bool {
         self.phase() == Some("final")
@@ -176,6 +193,10 @@ pub struct History {
     pub event_count: usize,
     /// The micro-ops of every transaction (see [`Op::txn`]).
     pub txns: TxnStore,
+    /// The format the history was read from (None when built in memory). Checkers read each
+    /// source's conventions from it (what a `fail` and a nil read mean: see
+    /// docs/history-format.md).
+    pub format: Option<crate::format::Format>,
 }
 
 impl History {
@@ -258,6 +279,8 @@ pub struct HistoryBuilder {
     names: Names,
     /// The op the last completion event completed.
     last_completed: Option<OpId>,
+    /// Knossos's reading of `info` events (see [`Self::knossos_crashes`]).
+    knossos_crashes: bool,
 }
 
 fn seq_err(source: &str, line: usize, msg: String) -> ParseError {
@@ -281,7 +304,16 @@ impl HistoryBuilder {
             txns: TxnStore::new(),
             names: Names::default(),
             last_completed: None,
+            knossos_crashes: false,
         }
+    }
+
+    /// Reads `info` events as Knossos does (for Jepsen EDN histories): an `info` completes the
+    /// process's pending op whatever its `f` (Knossos's own tests crash ops with
+    /// `{:type :info, :f :crash}`), an `info` with nothing pending is a note without effect,
+    /// and a process may invoke again after an `info` (its crashed op stays open).
+    pub fn knossos_crashes(&mut self) {
+        self.knossos_crashes = true;
     }
 
     /// Operations so far: the id the next invocation will get.
@@ -364,7 +396,7 @@ impl HistoryBuilder {
                         ),
                     ));
                 }
-                if let Some(&info_line) = self.crashed.get(&p) {
+                if let Some(&info_line) = self.crashed.get(&p).filter(|_| !self.knossos_crashes) {
                     return Err(seq_err(
                             &self.source,
                         ev.line,
@@ -404,6 +436,11 @@ impl HistoryBuilder {
                 });
             }
             typ => {
+                if typ == EventType::Info && self.knossos_crashes && !self.pending.contains_key(&p)
+                {
+                    // A crash note with nothing pending: Knossos skips it.
+                    return Ok(());
+                }
                 let Some(id) = self.pending.remove(&p) else {
                     return Err(seq_err(
                         &self.source,
@@ -416,7 +453,7 @@ impl HistoryBuilder {
                 };
                 self.last_completed = Some(id);
                 let op = &mut self.ops[id];
-                if op.f != ev.f {
+                if op.f != ev.f && !(typ == EventType::Info && self.knossos_crashes) {
                     return Err(seq_err(
                             &self.source,
                         ev.line,
@@ -505,6 +542,7 @@ impl HistoryBuilder {
             nemesis: self.nemesis,
             event_count: self.pos,
             txns: self.txns,
+            format: None,
         }
     }
 }
@@ -548,6 +586,36 @@ mod tests {
             "{}",
             std::mem::size_of::<Op>()
         );
+    }
+
+    #[test]
+    fn edn_histories_read_info_as_knossos_does() {
+        // Knossos's own tests crash an op with `:f :crash`, note crashes with nothing pending,
+        // and let a process invoke again after a crash.
+        let text = "[{:process 0 :type :invoke :f :write :value 1}
+ {:process 0 :type :info :f :crash :value nil}
+ {:process 1 :type :info :f :crash :value nil}
+ {:process 0 :type :invoke :f :read :value nil}
+ {:process 0 :type :ok :f :read :value 1}]";
+        let h = crate::edn::parse_history("k.edn", text).unwrap();
+        assert_eq!(h.ops.len(), 2);
+        assert_eq!(h.ops[0].outcome, Outcome::Info);
+        assert_eq!(h.ops[0].f, "write");
+        assert_eq!(
+            h.ops[0].value,
+            Value::from(1),
+            "the invocation's value is kept"
+        );
+        assert_eq!(h.ops[1].outcome, Outcome::Ok);
+        // In faultline's own format each of those is an error with its line.
+        let e = h_err("{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":1}\n{\"process\":0,\"type\":\"info\",\"f\":\"crash\"}\n");
+        assert_eq!(e.line, 2);
+        let e = h_err("{\"process\":1,\"type\":\"info\",\"f\":\"crash\"}\n");
+        assert!(e.message().contains("no pending invocation"), "{e}");
+    }
+
+    fn h_err(text: &str) -> ParseError {
+        h(text).unwrap_err()
     }
 
     #[test]

@@ -188,11 +188,12 @@ pub fn parse_txn(
         }
         let f = match parts[0].as_str() {
             Some("append") => MopF::Append,
-            Some("r") => MopF::Read,
-            Some("w") => MopF::Write,
+            // Knossos's multi-register spells them `read` and `write`.
+            Some("r" | "read") => MopF::Read,
+            Some("w" | "write") => MopF::Write,
             _ => {
                 return Err(format!(
-                    "micro-op {i} has unknown function {}: expected \"append\", \"r\" or \"w\"",
+                    "micro-op {i} has unknown function {}: expected \"append\", \"r\" (\"read\") or \"w\" (\"write\")",
                     parts[0]
                 ))
             }
@@ -334,8 +335,8 @@ impl TxnStore {
             };
             let f = match f.as_str()? {
                 "append" => MopF::Append,
-                "r" => MopF::Read,
-                "w" => MopF::Write,
+                "r" | "read" => MopF::Read,
+                "w" | "write" => MopF::Write,
                 _ => return None,
             };
             if !(key.is_string() || key.is_number()) || (f == MopF::Append && v.is_null()) {

@@ -229,7 +229,10 @@ impl BuiltinClient {
                     Reply::Ok(b) => {
                         let node = node_of(&b).or(here);
                         if b.get("ok") == Some(&Value::Bool(false)) {
-                            Completion::fail(op.value.clone(), "cas precondition false")
+                            // The compare did not match: an observation, which the history
+                            // records with its own error (docs/history-format.md). Every
+                            // other failure means only that the op did not happen.
+                            Completion::fail(op.value.clone(), history::PRECONDITION_FAILED)
                                 .with_node(node)
                         } else if op.f == "read" {
                             Completion::ok(b.get("value").cloned().unwrap_or(Value::Null), node)

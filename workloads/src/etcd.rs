@@ -388,9 +388,9 @@ impl EtcdClient {
                     Ok(r) if r.get("succeeded") == Some(&Value::Bool(true)) => {
                         Completion::ok(op.value.clone(), node)
                     }
-                    Ok(_) => {
-                        Completion::fail(op.value.clone(), "cas precondition false").with_node(node)
-                    }
+                    // The compare did not match: the one failure that observed the register.
+                    Ok(_) => Completion::fail(op.value.clone(), history::PRECONDITION_FAILED)
+                        .with_node(node),
                     Err(e) if e.definite => Completion::fail(op.value.clone(), e.message),
                     Err(e) => Completion::info(op.value.clone(), e.message).with_node(node),
                 }

@@ -83,6 +83,12 @@ impl Analysis for Isolation {
     fn applies(&self, h: &History) -> bool {
         txns::has_txns(h)
     }
+    /// Read/write transactions checked as Knossos's atomic `multi-register` are decided by the
+    /// linearizability search (which also knows `--initial`), unless an isolation model is
+    /// named.
+    fn decided_by(&self) -> &'static [&'static str] {
+        &["linearizability"]
+    }
     fn run(
         &self,
         h: &History,

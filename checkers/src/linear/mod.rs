@@ -17,6 +17,7 @@ pub mod witness;
 
 use crate::check::{Analysis, CheckError, CheckOptions, Findings};
 use crate::result::Artifact;
+use crate::semantics::Semantics;
 use history::{History, Op, OpId};
 use model::{ModelInfo, ModelKind};
 use search::{Budget, Limit, SearchOutcome, Spec};
@@ -58,6 +59,8 @@ pub struct PartResult {
 pub struct Report {
     pub model: &'static str,
     pub parts: Vec<PartResult>,
+    /// The conventions the ops were read with (what `fail` and nil reads mean).
+    pub semantics: Semantics,
 }
 
 impl Analysis for Linearizability {
@@ -154,6 +157,11 @@ fn default_initial(kind: ModelKind) -> Value {
     }
 }
 
+/// The conventions `h` is read with for the model `info` (see [`crate::semantics`]).
+pub fn semantics(h: &History, opts: &CheckOptions, info: &ModelInfo) -> Semantics {
+    Semantics::resolve(h, opts, info.kind == ModelKind::MultiRegister)
+}
+
 /// Search steps per key in the first pass. Keys still undecided after it are searched to the
 /// end only if no key was found nonlinearizable (one such key decides the verdict).
 const QUICK_STEPS: u64 = 200_000;
@@ -166,6 +174,7 @@ pub fn check_history(h: &History, opts: &CheckOptions) -> Result<Report, CheckEr
         .clone()
         .unwrap_or_else(|| default_initial(info.kind));
     let parts = partitions(h, info.per_key);
+    let sem = semantics(h, opts, info);
     let deadline = opts.time_limit.map(|d| Instant::now() + d);
     let cancel = AtomicBool::new(false);
     let run = |indices: &[usize], max_steps: u64| {
@@ -177,7 +186,7 @@ pub fn check_history(h: &History, opts: &CheckOptions) -> Result<Report, CheckEr
         };
         in_parallel(&parts, indices, &cancel, |i| {
             let (key, ops) = &parts[i];
-            let (verdict, explored) = check_partition(h, info, ops, &initial, &budget)?;
+            let (verdict, explored) = check_partition(h, info, ops, &initial, &sem, &budget)?;
             Ok(PartResult {
                 key: key.clone(),
                 ops: ops.iter().map(|o| o.id).collect(),
@@ -218,6 +227,7 @@ pub fn check_history(h: &History, opts: &CheckOptions) -> Result<Report, CheckEr
     Ok(Report {
         model: info.name,
         parts: results,
+        semantics: sem,
     })
 }
 
@@ -277,6 +287,7 @@ fn check_partition(
     info: &'static ModelInfo,
     ops: &[&Op],
     initial: &Value,
+    sem: &Semantics,
     budget: &Budget,
 ) -> Result<(PartVerdict, u64), CheckError> {
     let source = h.source.as_str();
@@ -284,14 +295,17 @@ fn check_partition(
     let m = info.name;
     Ok(match info.kind {
         ModelKind::Register => solve(
-            specs::register(source, ops, initial, false)?,
+            specs::register(source, ops, initial, false, sem)?,
             m,
             key,
             budget,
         ),
-        ModelKind::CasRegister => {
-            solve(specs::register(source, ops, initial, true)?, m, key, budget)
-        }
+        ModelKind::CasRegister => solve(
+            specs::register(source, ops, initial, true, sem)?,
+            m,
+            key,
+            budget,
+        ),
         ModelKind::Kv => solve(specs::kv(source, ops, initial)?, m, key, budget),
         ModelKind::Mutex => solve(specs::mutex(source, ops, initial)?, m, key, budget),
         ModelKind::Set => solve(specs::set(source, ops, initial)?, m, key, budget),
@@ -299,7 +313,12 @@ fn check_partition(
         ModelKind::UnorderedQueue => {
             solve(specs::queue(source, ops, initial, false)?, m, key, budget)
         }
-        ModelKind::MultiRegister => solve(specs::multi_register(h, ops, initial)?, m, None, budget),
+        ModelKind::MultiRegister => solve(
+            specs::multi_register(h, ops, initial, sem)?,
+            m,
+            None,
+            budget,
+        ),
     })
 }
 
@@ -410,6 +429,9 @@ pub fn record(h: &History, report: &Report, out: &mut Findings) {
             "search_steps": explored,
         }),
     );
+    let multi = report.model == "multi-register";
+    out.stats
+        .insert("semantics".into(), report.semantics.to_json(multi));
     if violations > 0 {
         out.artifacts.push(Artifact {
             name: "linearizability.html".into(),

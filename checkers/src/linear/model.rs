@@ -49,7 +49,7 @@ pub const MODELS: &[ModelInfo] = &[
         fs: &["read", "write", "cas"],
         per_key: true,
         inferable: true,
-        about: "a register with compare-and-set [expected, new]: ok = applied, fail = the register did not hold expected",
+        about: "a register with compare-and-set [expected, new]: ok = applied; a fail observed that the register did not hold expected only where the history's conventions say so (--fail-means)",
     },
     ModelInfo {
         kind: ModelKind::Kv,

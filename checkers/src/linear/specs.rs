@@ -1,11 +1,14 @@
 //! Each model's state, step function, and the translation of history ops into its inputs.
 //!
 //! Ops that certainly had no effect and observed nothing are dropped here (a failed write, a
-//! crashed read). A failed `cas` is kept: it observed that the register did not hold the
-//! expected value. Crashed (`info`) ops stay open until the end of the history.
+//! crashed read). A failed `cas` is kept only where the history's conventions
+//! ([`Semantics`]) say its failure observed that the register did not hold the expected value;
+//! an `ok` read of nil is dropped where they say it constrains nothing (Knossos). Crashed
+//! (`info`) ops stay open until the end of the history.
 
 use super::search::{Call, Spec};
 use crate::check::CheckError;
+use crate::semantics::Semantics;
 use history::txn::Interner;
 use history::{History, Op, Outcome};
 use serde_json::Value;
@@ -164,6 +167,7 @@ pub fn register(
     ops: &[&Op],
     initial: &Value,
     allow_cas: bool,
+    sem: &Semantics,
 ) -> Result<Prepared<RegisterSpec>, CheckError> {
     let model = if allow_cas {
         "cas-register"
@@ -183,9 +187,14 @@ pub fn register(
     };
     observe(&mut values, initial, &mut observed);
     let mut has_cas_fail = false;
+    // A failed cas is kept (as the observation that the register did not hold `expected`)
+    // only where the conventions say so; otherwise it did not happen.
+    let kept_fail = |op: &Op| op.outcome == Outcome::Fail && sem.cas_failure_observes(op);
     for op in ops {
         match op.f.as_str() {
-            "read" if op.outcome == Outcome::Ok => observe(&mut values, &op.value, &mut observed),
+            "read" if op.outcome == Outcome::Ok && sem.read_constrains(&op.value) => {
+                observe(&mut values, &op.value, &mut observed)
+            }
             "read" | "write" => {}
             "cas" if allow_cas => {
                 let (e, _) = cas_pair(op).ok_or_else(|| {
@@ -194,8 +203,10 @@ pub fn register(
                         format!("a cas value must be [expected, new], found {}", op.value),
                     )
                 })?;
-                observe(&mut values, e, &mut observed);
-                has_cas_fail |= op.outcome == Outcome::Fail;
+                if op.outcome != Outcome::Fail || kept_fail(op) {
+                    observe(&mut values, e, &mut observed);
+                }
+                has_cas_fail |= kept_fail(op);
             }
             _ => return Err(b.unknown_f(op, model)),
         }
@@ -216,11 +227,12 @@ pub fn register(
     for op in ops {
         let crashed = op.outcome == Outcome::Info;
         match (op.f.as_str(), op.outcome) {
-            ("read", Outcome::Ok) => {
+            ("read", Outcome::Ok) if sem.read_constrains(&op.value) => {
                 let (v, _) = map(&mut values, &op.value);
                 b.push(op, RegOp::Read(v));
             }
             ("read", _) | ("write", Outcome::Fail) => {}
+            ("cas", Outcome::Fail) if !kept_fail(op) => {}
             ("write", _) => {
                 let (v, w) = map(&mut values, &op.value);
                 // A crashed write of a value nothing observes can only matter to failed cas.
@@ -743,15 +755,31 @@ impl Spec for MultiSpec {
     }
 }
 
+/// `initial` is a map from key to initial value (Knossos's `(multi-register {:x 0 :y 0})`;
+/// keys it does not name start at null, as in Knossos), or one value every key starts at.
 pub fn multi_register(
     h: &History,
     ops: &[&Op],
     initial: &Value,
+    sem: &Semantics,
 ) -> Result<Prepared<MultiSpec>, CheckError> {
     let mut b: Builder<MultiOp> = Builder::new(&h.source);
     let mut keys = Interner::new();
     let mut values = Interner::new();
-    values.intern(initial); // id 0: the initial value of every register
+    // Keys are matched by their text, so that `"x"` from `--initial '{"x": 0}'` is the `:x`
+    // of an EDN history and `1` is `"1"`.
+    let key_text = |k: &Value| match k {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let (default_init, per_key): (Value, Vec<(String, Value)>) = match initial {
+        Value::Object(m) => (
+            Value::Null,
+            m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        ),
+        v => (v.clone(), Vec::new()),
+    };
+    values.intern(&default_init); // id 0: the initial value of every other register
     let mut parsed = Vec::new();
     for op in ops {
         if op.f != "txn" {
@@ -778,7 +806,7 @@ pub fn multi_register(
                 Some("write" | "w") => true,
                 _ => return Err(b.bad(op, format!("micro-op f must be read or write, found {f}"))),
             };
-            let reads_nothing = !write && (v.is_null() || op.outcome == Outcome::Info);
+            let reads_nothing = !write && (!sem.read_constrains(v) || op.outcome == Outcome::Info);
             let v = if reads_nothing {
                 None
             } else {
@@ -794,7 +822,14 @@ pub fn multi_register(
         let class = format!("{out:?}");
         b.push_class(op, MultiOp(out), class);
     }
-    let init = vec![0u32; keys.len()].into_boxed_slice();
+    let mut init = vec![0u32; keys.len()];
+    for (k, v) in &per_key {
+        let id = (0..keys.len() as u32).find(|&id| key_text(keys.value(id)) == *k);
+        if let Some(id) = id {
+            init[id as usize] = values.intern(v);
+        }
+    }
+    let init = init.into_boxed_slice();
     Ok(Prepared {
         spec: MultiSpec { keys, values },
         init,

@@ -1,11 +1,13 @@
 //! Unit tests of the linearizability checker: every model, valid and invalid, crashed ops,
 //! and a property test against a simulated linearizable register.
 //!
-//! Histories are written one event per line: `process type f value [key]`, the value as JSON
-//! (`0 invoke write 1`, `1 ok cas [1,2]`, `2 info write 3`, `0 ok get "x" "k1"`).
+//! Histories are written one event per line: `process type f value [key] [!error]`, the value
+//! as JSON (`0 invoke write 1`, `1 ok cas [1,2]`, `2 info write 3`, `0 ok get "x" "k1"`,
+//! `1 fail cas [1,2] !precondition-failed`).
 
 use super::*;
 use crate::check::CheckOptions;
+use crate::semantics::{FailMeans, NilRead};
 use history::{Event, EventType, Process};
 
 fn hist(text: &str) -> History {
@@ -21,6 +23,10 @@ fn hist(text: &str) -> History {
         let typ = EventType::parse(it.next().unwrap()).unwrap();
         let f = it.next().unwrap();
         let rest = it.next().unwrap_or("null");
+        let (rest, error) = match rest.rsplit_once(" !") {
+            Some((r, e)) => (r, Some(e.to_string())),
+            None => (rest, None),
+        };
         // An optional trailing key: the last JSON value on the line when two are given.
         let (value, key) = match serde_json::from_str::<Value>(rest) {
             Ok(v) => (v, None),
@@ -34,6 +40,7 @@ fn hist(text: &str) -> History {
         };
         let mut e = Event::new(Process::Client(p), typ, f, value);
         e.key = key;
+        e.error = error;
         e.line = i + 1;
         events.push(e);
     }
@@ -41,11 +48,17 @@ fn hist(text: &str) -> History {
 }
 
 fn verdicts(model: &str, text: &str) -> Vec<PartVerdict> {
-    let opts = CheckOptions {
-        model: Some(model.into()),
-        ..Default::default()
-    };
-    check_history(&hist(text), &opts)
+    verdicts_with(
+        &hist(text),
+        &CheckOptions {
+            model: Some(model.into()),
+            ..Default::default()
+        },
+    )
+}
+
+fn verdicts_with(h: &History, opts: &CheckOptions) -> Vec<PartVerdict> {
+    check_history(h, opts)
         .unwrap()
         .parts
         .into_iter()
@@ -54,7 +67,31 @@ fn verdicts(model: &str, text: &str) -> Vec<PartVerdict> {
 }
 
 fn linearizable(model: &str, text: &str) -> bool {
-    let vs = verdicts(model, text);
+    decided(verdicts(model, text))
+}
+
+/// Linearizable under these options, for a history read from `format`.
+fn linearizable_as(
+    model: &str,
+    format: Option<history::Format>,
+    fail: Option<FailMeans>,
+    nil: Option<NilRead>,
+    text: &str,
+) -> bool {
+    let mut h = hist(text);
+    h.format = format;
+    decided(verdicts_with(
+        &h,
+        &CheckOptions {
+            model: Some(model.into()),
+            fail_means: fail,
+            nil_read: nil,
+            ..Default::default()
+        },
+    ))
+}
+
+fn decided(vs: Vec<PartVerdict>) -> bool {
     assert!(
         vs.iter()
             .all(|v| matches!(v, PartVerdict::Linearizable | PartVerdict::Violation(_))),
@@ -96,10 +133,21 @@ fn register() {
 fn cas_register() {
     let ok = "0 invoke write 1\n0 ok write 1\n1 invoke cas [1,2]\n1 ok cas [1,2]\n2 invoke read null\n2 ok read 2";
     assert!(linearizable("cas-register", ok));
-    // A cas whose precondition was false (fail) observed that the register did not hold 1.
+    // A cas whose compare did not match (recorded as such) observed that the register did
+    // not hold 1...
     assert!(!linearizable(
         "cas-register",
-        "0 invoke write 1\n0 ok write 1\n1 invoke cas [1,2]\n1 fail cas [1,2]"
+        "0 invoke write 1\n0 ok write 1\n1 invoke cas [1,2]\n1 fail cas [1,2] !precondition-failed"
+    ));
+    // ...as did one that older faultline clients recorded with their words for it.
+    assert!(!linearizable(
+        "cas-register",
+        "0 invoke write 1\n0 ok write 1\n1 invoke cas [1,2]\n1 fail cas [1,2] !cas precondition false"
+    ));
+    // A cas that failed for any other reason (the node was down) did not happen.
+    assert!(linearizable(
+        "cas-register",
+        "0 invoke write 1\n0 ok write 1\n1 invoke cas [1,2]\n1 fail cas [1,2] !connect: connection refused"
     ));
     // A crashed cas may apply...
     assert!(linearizable(
@@ -114,7 +162,7 @@ fn cas_register() {
     // A crashed write of an unread value can still make a later cas fail.
     assert!(linearizable(
         "cas-register",
-        "0 invoke write 1\n0 ok write 1\n3 invoke write 9\n3 info write 9\n1 invoke cas [1,2]\n1 fail cas [1,2]"
+        "0 invoke write 1\n0 ok write 1\n3 invoke write 9\n3 info write 9\n1 invoke cas [1,2]\n1 fail cas [1,2] !precondition-failed"
     ));
     // The plain register model does not understand cas: bad input naming the line.
     let e = check_history(
@@ -126,6 +174,126 @@ fn cas_register() {
     )
     .unwrap_err();
     assert!(matches!(e, CheckError::Input { line: 4, .. }), "{e}");
+}
+
+#[test]
+fn a_failed_cas_means_what_its_source_says() {
+    use history::Format;
+    // Process 1's cas from 1 failed right after 1 was written, with nothing concurrent.
+    let plain = "0 invoke write 1\n0 ok write 1\n1 invoke cas [1,2]\n1 fail cas [1,2]";
+    let recorded =
+        "0 invoke write 1\n0 ok write 1\n1 invoke cas [1,2]\n1 fail cas [1,2] !precondition-failed";
+    let m = "cas-register";
+    // faultline JSONL: only the recorded mismatch is an observation.
+    assert!(linearizable_as(m, Some(Format::Jsonl), None, None, plain));
+    assert!(!linearizable_as(
+        m,
+        Some(Format::Jsonl),
+        None,
+        None,
+        recorded
+    ));
+    // Jepsen/Knossos EDN: a fail never happened, whatever its error.
+    assert!(linearizable_as(m, Some(Format::Edn), None, None, plain));
+    assert!(linearizable_as(m, Some(Format::Edn), None, None, recorded));
+    // Porcupine's etcd logs: every failed cas observed a mismatch.
+    assert!(!linearizable_as(
+        m,
+        Some(Format::JepsenLog),
+        None,
+        None,
+        plain
+    ));
+    // The option wins over the format.
+    let fail = |f| linearizable_as(m, Some(Format::Edn), Some(f), None, plain);
+    assert!(!fail(FailMeans::Mismatch));
+    assert!(fail(FailMeans::Recorded) && fail(FailMeans::Nothing));
+    assert!(linearizable_as(
+        m,
+        Some(Format::Jsonl),
+        Some(FailMeans::Nothing),
+        None,
+        recorded
+    ));
+}
+
+#[test]
+fn a_nil_read_means_what_its_source_says() {
+    use history::Format;
+    // A read of nil long after 1 was written.
+    let text = "0 invoke write 1\n0 ok write 1\n1 invoke read null\n1 ok read null";
+    for m in ["register", "cas-register"] {
+        // faultline and Porcupine: the register held nil, which it no longer could.
+        assert!(!linearizable_as(m, Some(Format::Jsonl), None, None, text));
+        assert!(!linearizable_as(
+            m,
+            Some(Format::JepsenLog),
+            None,
+            None,
+            text
+        ));
+        // Knossos: "we don't know what the read was".
+        assert!(linearizable_as(m, Some(Format::Edn), None, None, text));
+        assert!(!linearizable_as(
+            m,
+            Some(Format::Edn),
+            None,
+            Some(NilRead::Value),
+            text
+        ));
+        assert!(linearizable_as(
+            m,
+            Some(Format::Jsonl),
+            None,
+            Some(NilRead::Any),
+            text
+        ));
+    }
+    // Before any write, a nil read is the initial state either way.
+    assert!(linearizable_as(
+        "register",
+        Some(Format::Jsonl),
+        None,
+        None,
+        "1 invoke read null\n1 ok read null\n0 invoke write 1\n0 ok write 1"
+    ));
+    // multi-register is Knossos's model: its nil reads constrain nothing in any format...
+    let multi = "0 invoke txn [[\"write\",\"x\",1]]\n0 ok txn [[\"write\",\"x\",1]]\n1 invoke txn [[\"read\",\"x\",null]]\n1 ok txn [[\"read\",\"x\",null]]";
+    assert!(linearizable_as(
+        "multi-register",
+        Some(Format::Jsonl),
+        None,
+        None,
+        multi
+    ));
+    // ...unless asked.
+    assert!(!linearizable_as(
+        "multi-register",
+        Some(Format::Jsonl),
+        None,
+        Some(NilRead::Value),
+        multi
+    ));
+}
+
+#[test]
+fn multi_register_initial_values_per_key() {
+    // Knossos's (multi-register {:x 0 :y 0}): x and y start at 0, other keys at nil.
+    let text = "0 invoke txn [[\"read\",\"x\",null],[\"read\",\"y\",null]]\n0 ok txn [[\"read\",\"x\",0],[\"read\",\"y\",0]]";
+    let opts = |initial: Value| CheckOptions {
+        model: Some("multi-register".into()),
+        initial: Some(initial),
+        nil_read: Some(NilRead::Value),
+        ..Default::default()
+    };
+    let ok = |initial: Value, text: &str| decided(verdicts_with(&hist(text), &opts(initial)));
+    assert!(ok(serde_json::json!({"x": 0, "y": 0}), text));
+    assert!(!ok(serde_json::json!({"x": 0}), text), "y starts at nil");
+    assert!(ok(serde_json::json!(0), text), "one value for every key");
+    assert!(ok(
+        serde_json::json!({"x": 0}),
+        "0 invoke txn [[\"read\",\"z\",null]]\n0 ok txn [[\"read\",\"z\",null]]"
+    ));
 }
 
 #[test]
@@ -383,7 +551,11 @@ fn simulated(seed: u64, ops: usize) -> Vec<Event> {
                     } else {
                         EventType::Fail
                     };
-                    events.push(Event::new(p, typ, &f, result));
+                    let mut e = Event::new(p, typ, &f, result);
+                    if !applied {
+                        e.error = Some(history::PRECONDITION_FAILED.into());
+                    }
+                    events.push(e);
                 }
             }
         }
