@@ -5,6 +5,7 @@ mod causal;
 mod harness;
 mod isolation;
 mod linearizability;
+mod porcupine_diff;
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -22,6 +23,8 @@ pub enum BenchWhat {
     Linearizability(linearizability::Args),
     /// Operations per second the harness drives against the built-in store.
     Harness(harness::Args),
+    /// Differential run against Porcupine on generated register and kv histories.
+    PorcupineDiff(porcupine_diff::Args),
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<u8> {
@@ -30,5 +33,6 @@ pub fn run(args: BenchArgs) -> anyhow::Result<u8> {
         BenchWhat::Isolation(a) => isolation::run(a),
         BenchWhat::Linearizability(a) => linearizability::run(a),
         BenchWhat::Harness(a) => harness::run(a),
+        BenchWhat::PorcupineDiff(a) => porcupine_diff::run(a),
     }
 }

@@ -4,6 +4,7 @@ mod util;
 
 mod check;
 mod isolation;
+mod knossos;
 mod linearizability;
 mod nemeses;
 mod node;

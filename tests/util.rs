@@ -71,3 +71,24 @@ pub fn is_root() -> bool {
         })
         .unwrap_or(false)
 }
+
+/// An external corpus that CI cannot download (third-party data is never committed): the path
+/// in environment variable `var`. Absent, the test says loudly that it was skipped and returns
+/// None, even under `FAULTLINE_REQUIRE_ALL=1` (CI has no copy); set to a path that is not a
+/// directory, the test fails, since that is a misconfiguration rather than an absent corpus.
+#[allow(dead_code)]
+pub fn external_corpus(var: &str, what: &str) -> Option<PathBuf> {
+    match std::env::var_os(var) {
+        None => {
+            eprintln!(
+                "SKIPPED (external corpus, not in CI): {what}; set {var} to its path to run this test"
+            );
+            None
+        }
+        Some(p) => {
+            let p = PathBuf::from(p);
+            assert!(p.is_dir(), "{var}={} is not a directory", p.display());
+            Some(p)
+        }
+    }
+}
