@@ -31,6 +31,14 @@ pub trait Spec {
     fn show_input(&self, input: &Self::Input) -> String;
     /// The state `s` reached from `init` through `path`, for people. Models whose state
     /// merges values no observation can tell apart override this to name the real value.
+    /// Heap bytes a state holds beyond `size_of::<State>()` (for the memory budget).
+    fn state_heap_bytes(&self, _s: &Self::State) -> usize {
+        0
+    }
+    /// Heap bytes the model itself has grown to during the search (interned values, memos).
+    fn heap_bytes(&self) -> usize {
+        0
+    }
     fn show_state_after(
         &self,
         _init: &Self::State,
@@ -178,6 +186,8 @@ fn hash_state<S: Hash>(s: &S) -> u64 {
 /// their short canonical encoding ([`LinSet::encode`]), all in one arena.
 struct Cache<S> {
     heads: HashMap<u64, u32, BuildHasherDefault<Identity>>,
+    /// Heap bytes held by the stored states themselves.
+    state_heap: usize,
     next: Vec<u32>,
     states: Vec<S>,
     spans: Vec<(usize, u32)>,
@@ -185,14 +195,21 @@ struct Cache<S> {
 }
 
 impl<S: Eq + Clone> Cache<S> {
-    /// Approximate bytes held.
+    /// Bytes held, from the capacities actually allocated (a hash map entry is its key and
+    /// value plus one control byte).
     fn bytes(&self) -> usize {
-        self.keys.len() * 8 + self.states.len() * (std::mem::size_of::<S>() + 24)
+        self.heads.capacity() * (8 + 4 + 1)
+            + self.next.capacity() * 4
+            + self.states.capacity() * std::mem::size_of::<S>()
+            + self.spans.capacity() * std::mem::size_of::<(usize, u32)>()
+            + self.keys.capacity() * 8
+            + self.state_heap
     }
 
     fn new() -> Self {
         Cache {
             heads: HashMap::default(),
+            state_heap: 0,
             next: Vec::new(),
             states: Vec::new(),
             spans: Vec::new(),
@@ -201,7 +218,7 @@ impl<S: Eq + Clone> Cache<S> {
     }
 
     /// Inserts the pair; false if it was already there.
-    fn insert(&mut self, h: u64, key: &[u64], s: &S) -> bool {
+    fn insert(&mut self, h: u64, key: &[u64], s: &S, heap: impl Fn(&S) -> usize) -> bool {
         let head = self.heads.get(&h).copied().unwrap_or(NIL);
         let mut e = head;
         while e != NIL {
@@ -213,6 +230,7 @@ impl<S: Eq + Clone> Cache<S> {
             e = self.next[i];
         }
         let i = self.states.len() as u32;
+        self.state_heap += heap(s);
         self.next.push(head);
         self.states.push(s.clone());
         self.spans.push((self.keys.len(), key.len() as u32));
@@ -429,7 +447,10 @@ pub fn search<M: Spec>(
     while next[HEAD] != NIL {
         explored += 1;
         if explored & 0x3ff == 0 {
-            let limit = if cache.bytes() > budget.max_cache_bytes {
+            let held = cache.bytes()
+                + spec.heap_bytes()
+                + stack.capacity() * std::mem::size_of::<(usize, M::State)>();
+            let limit = if held > budget.max_cache_bytes {
                 Some(Limit::Memory)
             } else {
                 budget.exhausted(explored)
@@ -452,7 +473,9 @@ pub fn search<M: Spec>(
                     bits.insert(c);
                     zob ^= keys[c];
                     bits.encode(&mut key);
-                    if cache.insert(zob ^ hash_state(&ns), &key, &ns) {
+                    if cache.insert(zob ^ hash_state(&ns), &key, &ns, |s| {
+                        spec.state_heap_bytes(s)
+                    }) {
                         let old = std::mem::replace(&mut state, ns);
                         stack.push((c, old));
                         lift!(c);

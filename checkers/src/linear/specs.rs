@@ -307,30 +307,135 @@ pub enum KvOp {
     Append(u32),
 }
 
-/// Strings seen so far and the memo of appends, so a step does not allocate once its
-/// result was seen.
+/// The strings of the kv model, hash-consed: every distinct string has one id, so equal
+/// states are equal ids and a `get` is an integer compare. A string made by an append is kept
+/// as (prefix id, appended id) with a polynomial hash, never as its text, so a step costs
+/// O(1) whatever the value's length and the memory per explored state is constant; its text is
+/// built only to show it or, on a hash match, to confirm two strings really are equal.
 #[derive(Default)]
 struct Strings {
-    /// Hash of the text -> ids with that hash.
-    ids: FastMap<u64, Vec<u32>>,
-    text: Vec<String>,
+    nodes: Vec<StrNode>,
+    /// Texts of the strings read from the history (leaves).
+    leaves: Vec<String>,
+    /// (hash, length) -> the first id with them; `same_key` chains the others.
+    by_key: FastMap<(u64, u32), u32>,
+    same_key: Vec<u32>,
     appends: FastMap<(u32, u32), u32>,
+}
+
+#[derive(Clone, Copy)]
+struct StrNode {
+    hash: u64,
+    /// `BASE` to the power of the length (mod 2^64), to extend the hash by a suffix.
+    pow: u64,
+    len: u32,
+    /// A leaf (`leaves[a]`, b = NONE) or the concatenation of ids a and b.
+    a: u32,
+    b: u32,
 }
 
 type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<super::search::Fx>>;
 
+const STR_BASE: u64 = 0x100_0000_01b3;
+const NONE: u32 = u32::MAX;
+
 impl Strings {
+    /// The id of a string read from the history.
     fn intern(&mut self, s: &str) -> u32 {
-        use std::hash::{BuildHasher, BuildHasherDefault};
-        let h = BuildHasherDefault::<super::search::Fx>::default().hash_one(s);
-        let ids = self.ids.entry(h).or_default();
-        if let Some(&id) = ids.iter().find(|&&id| self.text[id as usize] == s) {
+        let (mut hash, mut pow) = (0u64, 1u64);
+        for &byte in s.as_bytes() {
+            hash = hash
+                .wrapping_mul(STR_BASE)
+                .wrapping_add(u64::from(byte) + 1);
+            pow = pow.wrapping_mul(STR_BASE);
+        }
+        let node = StrNode {
+            hash,
+            pow,
+            len: s.len() as u32,
+            a: self.leaves.len() as u32,
+            b: NONE,
+        };
+        self.find_or_add(node, Some(s))
+    }
+
+    /// The id of `text(s) + text(v)`.
+    fn concat(&mut self, s: u32, v: u32) -> u32 {
+        if let Some(&id) = self.appends.get(&(s, v)) {
             return id;
         }
-        let id = self.text.len() as u32;
-        self.text.push(s.to_string());
-        ids.push(id);
+        let (x, y) = (self.nodes[s as usize], self.nodes[v as usize]);
+        let id = if y.len == 0 {
+            s
+        } else if x.len == 0 {
+            v
+        } else {
+            let node = StrNode {
+                hash: x.hash.wrapping_mul(y.pow).wrapping_add(y.hash),
+                pow: x.pow.wrapping_mul(y.pow),
+                len: x.len + y.len,
+                a: s,
+                b: v,
+            };
+            self.find_or_add(node, None)
+        };
+        self.appends.insert((s, v), id);
         id
+    }
+
+    fn find_or_add(&mut self, node: StrNode, leaf: Option<&str>) -> u32 {
+        let key = (node.hash, node.len);
+        let mut e = self.by_key.get(&key).copied().unwrap_or(NONE);
+        if e != NONE {
+            // Confirm by text (a true duplicate or a hash collision; both rare).
+            let text = match leaf {
+                Some(t) => t.to_string(),
+                None => {
+                    let mut t = self.text(node.a);
+                    t.push_str(&self.text(node.b));
+                    t
+                }
+            };
+            let first = e;
+            while e != NONE {
+                if self.text(e) == text {
+                    return e;
+                }
+                e = self.same_key[e as usize];
+            }
+            e = first;
+        }
+        let id = self.nodes.len() as u32;
+        if let Some(t) = leaf {
+            self.leaves.push(t.to_string());
+        }
+        self.nodes.push(node);
+        self.same_key.push(e);
+        self.by_key.insert(key, id);
+        id
+    }
+
+    /// The text of string `id` (walks the concatenations with an explicit stack).
+    fn text(&self, id: u32) -> String {
+        let mut out = String::with_capacity(self.nodes[id as usize].len as usize);
+        let mut stack = vec![id];
+        while let Some(i) = stack.pop() {
+            let n = self.nodes[i as usize];
+            if n.b == NONE {
+                out.push_str(&self.leaves[n.a as usize]);
+            } else {
+                stack.push(n.b);
+                stack.push(n.a);
+            }
+        }
+        out
+    }
+
+    /// Approximate heap bytes.
+    fn bytes(&self) -> usize {
+        self.nodes.len() * (std::mem::size_of::<StrNode>() + 4 + 32)
+            + self.appends.len() * 24
+            + self.leaves.iter().map(|l| l.len() + 24).sum::<usize>()
     }
 }
 
@@ -340,7 +445,7 @@ pub struct KvSpec {
 
 impl KvSpec {
     fn text(&self, id: u32) -> String {
-        self.strings.borrow().text[id as usize].clone()
+        self.strings.borrow().text(id)
     }
 }
 
@@ -351,16 +456,7 @@ impl Spec for KvSpec {
         match *i {
             KvOp::Get(v) => (v == *s).then_some(v),
             KvOp::Put(v) => Some(v),
-            KvOp::Append(v) => {
-                let mut t = self.strings.borrow_mut();
-                if let Some(&id) = t.appends.get(&(*s, v)) {
-                    return Some(id);
-                }
-                let joined = format!("{}{}", t.text[*s as usize], t.text[v as usize]);
-                let id = t.intern(&joined);
-                t.appends.insert((*s, v), id);
-                Some(id)
-            }
+            KvOp::Append(v) => Some(self.strings.borrow_mut().concat(*s, v)),
         }
     }
     fn show_state(&self, s: &u32) -> String {
@@ -372,6 +468,9 @@ impl Spec for KvSpec {
             KvOp::Put(v) => format!("put {:?}", self.text(v)),
             KvOp::Append(v) => format!("append {:?}", self.text(v)),
         }
+    }
+    fn heap_bytes(&self) -> usize {
+        self.strings.borrow().bytes()
     }
 }
 
@@ -501,6 +600,9 @@ impl Spec for SetSpec {
     fn show_state(&self, s: &Box<[u64]>) -> String {
         bitset_show(&self.values, s)
     }
+    fn state_heap_bytes(&self, s: &Box<[u64]>) -> usize {
+        s.len() * 8
+    }
     fn show_input(&self, i: &SetOp) -> String {
         match i {
             SetOp::Add(v) => format!("add {}", self.values.show(*v)),
@@ -611,6 +713,9 @@ impl Spec for QueueSpec {
     /// FIFO: elements oldest first. Unordered: a sorted multiset.
     type State = VecDeque<u32>;
     type Input = QueueOp;
+    fn state_heap_bytes(&self, s: &VecDeque<u32>) -> usize {
+        s.capacity() * 4
+    }
     fn step(&self, s: &VecDeque<u32>, i: &QueueOp) -> Option<VecDeque<u32>> {
         match *i {
             QueueOp::Enqueue(v) => {
@@ -715,6 +820,9 @@ pub struct MultiSpec {
 impl Spec for MultiSpec {
     type State = Box<[u32]>;
     type Input = MultiOp;
+    fn state_heap_bytes(&self, s: &Box<[u32]>) -> usize {
+        s.len() * 4
+    }
     fn step(&self, s: &Box<[u32]>, i: &MultiOp) -> Option<Box<[u32]>> {
         let mut n: Option<Box<[u32]>> = None;
         for &(write, k, v) in &i.0 {
