@@ -68,11 +68,12 @@ pub fn parse_history(source_name: &str, text: &str) -> Result<History, ParseErro
             continue;
         };
         let ev = &mut parsed.event;
+        let mut defer = false;
         if parsed.deferred {
             match ev.process {
                 // Nemesis events are not ops and are few: keep their value now.
                 Process::Nemesis => ev.value = value_of_line(source_name, line_no, line)?,
-                Process::Client(_) => deferred.push((b.op_count(), line_no, line)),
+                Process::Client(_) => defer = true,
             }
         }
         if parsed.reread {
@@ -80,7 +81,13 @@ pub fn parse_history(source_name: &str, text: &str) -> Result<History, ParseErro
                 reread.push((id, line_no, line));
             }
         }
+        let before = b.op_count();
         b.push_stored(parsed.event, parsed.txn)?;
+        // Only a line that opened an op has an op to give its value to (a line with
+        // duplicated keys may look like an invocation to the fast path and not be one).
+        if defer && b.op_count() > before {
+            deferred.push((before, line_no, line));
+        }
     }
     for (id, line_no, line) in deferred {
         let op = b.op(id);
@@ -557,6 +564,19 @@ mod tests {
         let h = parse_history("h.jsonl", text).unwrap();
         assert_eq!(h.ops[0].value, serde_json::json!(3));
         assert_eq!(h.nemesis[0].value, serde_json::json!([1]));
+    }
+
+    #[test]
+    fn duplicated_keys_never_give_a_value_to_a_missing_op() {
+        // Found by AFL (fuzz target `check`): a line whose keys repeat looked like an
+        // invocation to the fast path and was a completion, so its deferred value went to an
+        // op id that did not exist (index out of bounds).
+        let text = "{\"process\":0,\"type\":\"invoke\",\"f\":\"txn\",\"value\":[[\"nd\",\"x\",1]]}\n\
+{\"process\":1,\"type\":\"invoke\",\"f\":\"txn\",\"value\":[[\"append\",\"x\",2],[\"ap\",1]],\"process\":0,\"type\":\"ok\",\"f\":\"txn\",\"value\":[[\"r\",\"x\",[2,1]]]}\n";
+        match parse_history("h.jsonl", text) {
+            Ok(h) => assert!(h.ops.len() <= 2),
+            Err(e) => assert!(e.to_string().contains("h.jsonl:"), "{e}"),
+        }
     }
 
     #[test]
